@@ -1,0 +1,19 @@
+# The two set-up commands of the README. Both install what they need from nothing.
+PY := .venv/bin/python
+
+.PHONY: install test demo bench clean
+
+install:
+	bash scripts/install.sh
+
+test: install
+	$(PY) -m pytest -q tests
+
+demo: install
+	bash scripts/demo.sh
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf .venv demo_output

@@ -1,0 +1,1 @@
+"""Tokenization, pretraining-data generation, task readers and input pipelines."""

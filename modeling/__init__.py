@@ -1,0 +1,1 @@
+"""The NEZHA / BERT network, its checkpoints and its optimizers. Knows nothing of files or flags."""

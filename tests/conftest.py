@@ -1,0 +1,36 @@
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def repo_dir() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """../shared beside the clone; tests that need it skip, saying so, when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent: the golden fixtures and shared data are needed for this test")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir(shared_dir) -> Path:
+    path = shared_dir / "fixtures"
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent: this conformance test compares with the original's numbers there")
+    return path
+
+
+@pytest.fixture(scope="session")
+def vocab_file(shared_dir) -> Path:
+    return shared_dir / "data" / "nezha_vocab" / "vocab.txt"

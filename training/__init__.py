@@ -1,0 +1,1 @@
+"""The one training loop shared by pretraining and every fine-tuning script."""
