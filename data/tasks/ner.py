@@ -1,0 +1,146 @@
+"""Character-level NER data (`char tag` per line, blank line between sentences) and the original's
+feature conversion: each character is tokenized, its first piece gets the character's tag and any
+further pieces `X`; [CLS] and [SEP] carry their own labels; label ids start at 1, 0 is padding.
+"""
+
+import dataclasses
+import logging
+import os
+from typing import List, Optional
+
+from data.tasks.errors import DataError, require_file
+
+logger = logging.getLogger(__name__)
+
+# The original's list for People's Daily, in the original order (ids 1..10).
+PEOPLES_DAILY_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "X", "[CLS]", "[SEP]"]
+SPECIAL_LABELS = ["X", "[CLS]", "[SEP]"]
+SPLIT_FILES = {"train": "train.txt", "dev": "dev.txt", "test": "test.txt"}
+LABEL_LIST_FILE = "label_list.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sentence:
+    guid: str
+    chars: List[str]
+    tags: List[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class NerFeatures:
+    input_ids: List[int]
+    input_mask: List[int]
+    segment_ids: List[int]
+    label_ids: List[int]
+    # For each character, the position of its first piece in input_ids, or None when the
+    # character produced no piece (e.g. a control character) or was truncated away.
+    char_positions: List[Optional[int]] = dataclasses.field(compare=False)
+
+
+def read_sentences(path, split="train"):
+    """Sentences of a `char tag` file. A line without a tag is an error (file and line)."""
+    require_file(path)
+    sentences, chars, tags = [], [], []
+
+    def flush():
+        if chars:
+            sentences.append(Sentence(f"{split}-{len(sentences)}", list(chars), list(tags)))
+            chars.clear()
+            tags.clear()
+
+    with open(path, encoding="utf-8") as f:
+        for line_number, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                flush()
+                continue
+            fields = line.split()
+            if len(fields) != 2:
+                what = "has no tag" if len(fields) == 1 else f"has {len(fields)} fields"
+                raise DataError(path, f"expected `char tag`, the line {what}: {line!r}", line_number)
+            chars.append(fields[0])
+            tags.append(fields[1])
+    flush()
+    return sentences
+
+
+def derive_labels(sentences):
+    """The label list: the original's People's Daily list when the tags fit in it, otherwise
+    O, the entity tags sorted, then X, [CLS], [SEP]."""
+    tags = {tag for sentence in sentences for tag in sentence.tags}
+    if tags <= set(PEOPLES_DAILY_LABELS):
+        return list(PEOPLES_DAILY_LABELS)
+    entity_tags = sorted(tags - {"O"} - set(SPECIAL_LABELS))
+    return ["O"] + entity_tags + SPECIAL_LABELS
+
+
+def label_map_of(labels):
+    return {label: i for i, label in enumerate(labels, start=1)}
+
+
+def convert_sentence(sentence, label_map, max_seq_length, tokenizer, source="input"):
+    tokens, token_labels, first_piece = [], [], []
+    for char, tag in zip(sentence.chars, sentence.tags):
+        if tag not in label_map:
+            raise DataError(source, f"{sentence.guid}: tag {tag!r} is not in the label list "
+                                    f"{list(label_map)}")
+        pieces = tokenizer.tokenize(char)
+        first_piece.append(len(tokens) if pieces else None)
+        for i, piece in enumerate(pieces):
+            tokens.append(piece)
+            token_labels.append(tag if i == 0 else "X")
+    # The original keeps max_seq_length - 2 pieces to leave room for [CLS] and [SEP].
+    tokens = tokens[: max_seq_length - 2]
+    token_labels = token_labels[: max_seq_length - 2]
+    tokens = ["[CLS]"] + tokens + ["[SEP]"]
+    token_labels = ["[CLS]"] + token_labels + ["[SEP]"]
+    input_ids = tokenizer.convert_tokens_to_ids(tokens)
+    label_ids = [label_map[label] for label in token_labels]
+    padding = max_seq_length - len(input_ids)
+    char_positions = [p + 1 if p is not None and p + 1 < len(tokens) - 1 else None for p in first_piece]
+    return NerFeatures(
+        input_ids=input_ids + [0] * padding,
+        input_mask=[1] * len(input_ids) + [0] * padding,
+        segment_ids=[0] * max_seq_length,
+        label_ids=label_ids + [0] * padding,
+        char_positions=char_positions,
+    )
+
+
+def convert_sentences(sentences, labels, max_seq_length, tokenizer, source="input"):
+    if max_seq_length < 3:
+        raise ValueError(f"--max_seq_length {max_seq_length} leaves no room for [CLS] and [SEP]")
+    label_map = label_map_of(labels)
+    return [convert_sentence(s, label_map, max_seq_length, tokenizer, source) for s in sentences]
+
+
+def char_predictions(feature, predicted_label_ids, labels):
+    """Per-character predicted tags from per-token ids; a character without a piece in the
+    window gets O. X / [CLS] / [SEP] / padding predicted on a character's first piece read as O."""
+    id_to_label = dict(enumerate(labels, start=1))
+    tags = []
+    for position in feature.char_positions:
+        tag = "O" if position is None else id_to_label.get(int(predicted_label_ids[position]), "O")
+        tags.append("O" if tag in SPECIAL_LABELS else tag)
+    return tags
+
+
+class NerData:
+    def __init__(self, data_dir, output_dir=None):
+        self.data_dir = data_dir
+        self.labels = self._load_labels(output_dir)
+
+    def path(self, split):
+        return os.path.join(self.data_dir, SPLIT_FILES[split])
+
+    def _load_labels(self, output_dir):
+        # A trained model's label list wins: predict-only runs must use the ids it was trained with.
+        saved = os.path.join(output_dir, LABEL_LIST_FILE) if output_dir else None
+        if saved and os.path.isfile(saved):
+            with open(saved, encoding="utf-8") as f:
+                return [line.strip() for line in f if line.strip()]
+        source = self.path("train") if os.path.isfile(self.path("train")) else self.path("dev")
+        return derive_labels(read_sentences(source))
+
+    def sentences(self, split):
+        return read_sentences(self.path(split), split)
