@@ -1,0 +1,21 @@
+"""The original's optimizers and learning-rate schedule."""
+from .adam_weight_decay import AdamWeightDecay
+from .clipping import all_finite, clip_by_global_norm
+from .lamb import Lamb
+from .schedule import PolynomialWarmup
+from .weight_decay import DEFAULT_EXCLUDE, decays, keras_name, name_lookup
+
+OPTIMIZERS = {"lamb": Lamb, "adam": AdamWeightDecay}
+
+
+def create_optimizer(name: str, init_lr: float, num_train_steps: int, num_warmup_steps: int,
+                     name_of=None, weight_decay_rate: float = 0.01):
+    """The original's create_optimizer: `name` is 'lamb' or 'adam', schedule PolynomialWarmup."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}: expected one of {sorted(OPTIMIZERS)}")
+    schedule = PolynomialWarmup(init_lr, num_train_steps, num_warmup_steps)
+    return OPTIMIZERS[name](schedule, weight_decay_rate=weight_decay_rate, name_of=name_of)
+
+
+__all__ = ["AdamWeightDecay", "Lamb", "PolynomialWarmup", "create_optimizer", "clip_by_global_norm",
+           "all_finite", "decays", "keras_name", "name_lookup", "DEFAULT_EXCLUDE", "OPTIMIZERS"]

@@ -1,0 +1,26 @@
+"""The original's gradient clipping: global norm 1.0, and norm 1.0 itself when a gradient is non-finite."""
+from typing import List, Sequence, Tuple
+
+import tensorflow as tf
+
+from .base import dense_gradient
+
+
+def all_finite(grads: Sequence[tf.Tensor]) -> tf.Tensor:
+    return tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
+
+
+def clip_by_global_norm(grads: Sequence[tf.Tensor], clip_norm: float = 1.0,
+                        finite: tf.Tensor = None) -> Tuple[List[tf.Tensor], tf.Tensor]:
+    """Returns (clipped grads, whether all were finite).
+
+    With a non-finite gradient the global norm is itself non-finite; the original then uses 1.0
+    as the norm so the (discarded or diverging) update does not turn every weight into NaN.
+    """
+    grads = [dense_gradient(g) for g in grads]
+    if finite is None:
+        finite = all_finite(grads)
+    norm = tf.linalg.global_norm(grads)
+    use_norm = tf.where(finite, norm, tf.constant(1.0, norm.dtype))
+    clipped, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=use_norm)
+    return clipped, finite

@@ -1,0 +1,34 @@
+"""LAMB exactly as the original NEZHA code applies it."""
+import tensorflow as tf
+
+from .base import DecoupledWeightDecayOptimizer
+
+
+class Lamb(DecoupledWeightDecayOptimizer):
+    """For update t: m̂ = m/(1-b1^t), v̂ = v/(1-b2^t);
+    ratio = ‖w‖ / ‖m̂/sqrt(v̂+eps) + wd·w‖ (1 if ‖w‖ or ‖g‖ is 0), clipped to [0, 10];
+    w -= ratio · lr · (m̂/(sqrt(v̂)+eps) + wd·w if the variable decays).
+
+    The ratio's denominator keeps the decay term for every variable and puts eps inside the
+    square root, unlike the update itself: that is the original's behaviour, kept on purpose.
+    """
+
+    def __init__(self, learning_rate, name: str = "lamb", **kwargs):
+        super().__init__(learning_rate, name=name, **kwargs)
+
+    def _apply_one(self, grad, variable, m, v, decay, lr, t):
+        grad, m, v = self._moments(grad, m, v)
+        m_hat = m * (1.0 / (1.0 - tf.pow(self.beta_1, t)))
+        v_hat = v * (1.0 / (1.0 - tf.pow(self.beta_2, t)))
+        w = tf.convert_to_tensor(variable)
+        decay_term = self.weight_decay_rate * w
+        w_norm = tf.norm(w)
+        g_norm = tf.norm(grad)
+        ratio_denominator = tf.norm(m_hat * tf.math.rsqrt(v_hat + self.epsilon) + decay_term)
+        ratio = tf.where((w_norm > 0.0) & (g_norm > 0.0),
+                         tf.math.divide_no_nan(w_norm, ratio_denominator), 1.0)
+        ratio = tf.clip_by_value(ratio, 0.0, 10.0)
+        update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
+        if decay:
+            update = update + decay_term
+        return variable.assign_sub(ratio * lr * update)

@@ -1,0 +1,331 @@
+"""The one custom training loop shared by pretraining and every fine-tuning task.
+
+Per update: k micro-batches (gradient accumulation) -> average over processes (one allreduce)
+-> unscale (fp16) -> global-norm clipping -> optimizer update, skipped on overflow under fp16.
+The step runs as one `tf.function` with the dataset's fixed input signature, optionally with
+its gradient and update parts XLA-compiled.
+"""
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from modeling.optimizers import clip_by_global_norm
+from modeling.optimizers.base import dense_gradient
+from modeling.optimizers.clipping import all_finite
+
+from .checkpointing import CheckpointKeeper, ensure_writable_dir
+from .distributed import Distributed
+from .logging_utils import ProgressLogger
+from .precision import Precision
+
+LossFn = Callable[[tf.keras.Model, Dict[str, tf.Tensor], bool], Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
+# metric_fn(model, features) -> {name: (weighted sum, total weight)} for one batch.
+MetricFn = Callable[[tf.keras.Model, Dict[str, tf.Tensor]], Dict[str, Tuple[tf.Tensor, tf.Tensor]]]
+# A dataset, or a function of the number of batches already consumed (so that a resumed
+# deterministic run continues exactly where the checkpoint was taken).
+DataSource = Union[tf.data.Dataset, Callable[[int], tf.data.Dataset]]
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+class InputDataError(ValueError):
+    pass
+
+
+class Callback:
+    """Hooks into the loop; every process calls them (write files only when trainer.is_chief)."""
+
+    def on_train_begin(self, trainer: "Trainer") -> None:
+        pass
+
+    def on_log(self, step: int, scalars: Dict[str, float], trainer: "Trainer") -> None:
+        pass
+
+    def on_checkpoint(self, step: int, trainer: "Trainer") -> None:
+        pass
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        pass
+
+
+@dataclass
+class LoopSettings:
+    output_dir: str
+    num_train_steps: int
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    log_every: int = 100
+    num_accumulation_steps: int = 1
+    clip_norm: float = 1.0
+    jit_compile: bool = False
+
+    def __post_init__(self):
+        for name in ("num_train_steps", "save_checkpoints_steps", "keep_checkpoint_max", "log_every",
+                     "num_accumulation_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+@dataclass
+class TrainResult:
+    step: int
+    last_checkpoint: Optional[str]
+    resumed_from: Optional[str]
+    last_scalars: Dict[str, float] = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(self, model: tf.keras.Model, loss_fn: LossFn, optimizer, settings: LoopSettings,
+                 precision: Optional[Precision] = None, distributed: Optional[Distributed] = None,
+                 callbacks: Iterable[Callback] = ()):
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.settings = settings
+        self.precision = precision or Precision()
+        self.distributed = distributed or Distributed()
+        self.callbacks = list(callbacks)
+        self.accumulators: List[tf.Variable] = []
+        self.keeper: Optional[CheckpointKeeper] = None
+        self.last_checkpoint: Optional[str] = None
+        self.resumed_from: Optional[str] = None
+        self._batch_size = 0
+        self._variables: List[tf.Variable] = []
+        self._train_step = None
+        self._accumulate_step = None
+        if self.is_chief:
+            ensure_writable_dir(settings.output_dir)
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def is_chief(self) -> bool:
+        return self.distributed.is_chief
+
+    @property
+    def step(self) -> int:
+        """Number of updates applied so far."""
+        return int(self.optimizer.iterations.numpy())
+
+    @property
+    def loss_scale(self):
+        return self.precision.loss_scale
+
+    def build(self, features: Dict[str, tf.Tensor]) -> None:
+        """Creates model variables (from one batch if needed), optimizer slots, accumulators, checkpoint."""
+        if self.keeper is not None:
+            return
+        if not self.model.trainable_variables:
+            self.loss_fn(self.model, features, False)
+        self._variables = list(self.model.trainable_variables)
+        self.optimizer.build(self._variables)
+        if self.settings.num_accumulation_steps > 1:
+            with tf.init_scope():
+                self.accumulators = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False,
+                                                 name=f"accumulator_{i}") for i, v in enumerate(self._variables)]
+        objects = {"model": self.model, "optimizer": self.optimizer}
+        if self.loss_scale is not None:
+            objects["loss_scale"] = self.loss_scale
+        if self.accumulators:
+            objects["accumulators"] = self.accumulators
+        checkpoint = tf.train.Checkpoint(**objects)
+        self.keeper = CheckpointKeeper(checkpoint, self.settings.output_dir,
+                                       self.settings.keep_checkpoint_max, self.is_chief)
+
+    def state_variables(self) -> List[tf.Variable]:
+        """Everything rank 0 broadcasts so that every process starts identical."""
+        state = list(self.model.variables) + self.optimizer.slot_variables() + list(self.accumulators)
+        if self.loss_scale is not None:
+            state += self.loss_scale.variables_to_sync()
+        return state
+
+    # -- the compiled step ----------------------------------------------------------------
+    def _compute_gradients(self, features):
+        with tf.GradientTape() as tape:
+            loss, metrics = self.loss_fn(self.model, features, True)
+            loss = tf.cast(loss, tf.float32)
+            scaled = loss * self.loss_scale.scale if self.loss_scale is not None else loss
+        grads = tape.gradient(scaled, self._variables)
+        # None (a variable the loss does not reach) stays None: the original skips such variables.
+        grads = [None if g is None else tf.cast(dense_gradient(g), tf.float32) for g in grads]
+        metrics = {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
+        return loss, metrics, grads
+
+    def _apply(self, grads):
+        pairs = [(g, v) for g, v in zip(grads, self._variables) if g is not None]
+        grads = [g for g, _ in pairs]
+        if self.loss_scale is not None:
+            inverse = 1.0 / self.loss_scale.scale
+            grads = [g * inverse for g in grads]
+        finite = all_finite(grads)
+        clipped, _ = clip_by_global_norm(grads, self.settings.clip_norm, finite)
+        updates = list(zip(clipped, [v for _, v in pairs]))
+        if self.loss_scale is None:
+            lr = self.optimizer.apply_gradients(updates)
+        else:
+            # An overflowing step changes no weight, no slot and no step counter.
+            lr = tf.cond(finite, lambda: self.optimizer.apply_gradients(updates),
+                         lambda: self.optimizer.current_learning_rate())
+            self.loss_scale.update(finite)
+        return lr, finite
+
+    def _make_steps(self, element_spec):
+        jit = self.settings.jit_compile
+        compute = tf.function(self._compute_gradients, jit_compile=jit) if jit else self._compute_gradients
+        apply = tf.function(self._apply, jit_compile=jit) if jit else self._apply
+        k = self.settings.num_accumulation_steps
+
+        def finish(loss, metrics, grads):
+            if self.accumulators:
+                total = [None if g is None else (a + g) * (1.0 / k) for a, g in zip(self.accumulators, grads)]
+                for a in self.accumulators:
+                    a.assign(tf.zeros_like(a))
+                grads = total
+            present = [i for i, g in enumerate(grads) if g is not None]
+            reduced = self.distributed.allreduce_gradients([grads[i] for i in present])
+            grads = list(grads)
+            for i, g in zip(present, reduced):
+                grads[i] = g
+            lr, finite = apply(grads)
+            scale = self.loss_scale.scale if self.loss_scale is not None else tf.constant(1.0)
+            return {"loss": loss, "metrics": metrics, "learning_rate": lr, "finite": finite,
+                    "loss_scale": tf.identity(scale)}
+
+        @tf.function(input_signature=[element_spec])
+        def train_step(features):
+            loss, metrics, grads = compute(features)
+            return finish(loss, metrics, grads)
+
+        @tf.function(input_signature=[element_spec])
+        def accumulate_step(features):
+            loss, metrics, grads = compute(features)
+            for a, g in zip(self.accumulators, grads):
+                if g is not None:
+                    a.assign_add(g)
+            return {"loss": loss, "metrics": metrics}
+
+        self._train_step = train_step
+        self._accumulate_step = accumulate_step if self.accumulators else None
+
+    # -- training -------------------------------------------------------------------------
+    def _next_batch(self, iterator):
+        try:
+            return next(iterator)
+        except StopIteration:
+            raise InputDataError(f"the training data ran out at step {self.step}: the dataset must repeat "
+                                 f"for {self.settings.num_train_steps} steps") from None
+        except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as error:
+            raise InputDataError(f"bad training data at step {self.step}: {error.message}") from None
+
+    def _run_step(self, step_fn, features):
+        try:
+            return step_fn(features)
+        except tf.errors.InvalidArgumentError as error:
+            if "is not in [0," in error.message:
+                raise InputDataError(
+                    f"an id in the data at step {self.step} is outside an embedding table (is the config's "
+                    f"vocab_size smaller than the vocabulary used to write the data?): "
+                    f"{error.message.splitlines()[0]}") from None
+            raise
+
+    def prepare(self, data: DataSource) -> tf.data.Dataset:
+        """Builds everything, resumes from output_dir's latest checkpoint if any, syncs processes.
+
+        Returns the dataset to train on (positioned after the batches already consumed when
+        `data` is a function of that count).
+        """
+        make_dataset = data if callable(data) else (lambda consumed: data)
+        first = next(iter(make_dataset(0).take(1)), None)
+        if first is None:
+            raise InputDataError("the training dataset is empty")
+        self.build(first)
+        self.resumed_from = self.keeper.restore_latest()
+        if self.resumed_from:
+            logging.info("resuming from %s (step %d)", self.resumed_from, self.step)
+            self.last_checkpoint = self.resumed_from
+        self.distributed.broadcast_variables(self.state_variables())
+        dataset = make_dataset(self.step * self.settings.num_accumulation_steps)
+        self._make_steps(dataset.element_spec)
+        self._batch_size = int(tf.nest.flatten(first)[0].shape[0])
+        return dataset
+
+    def run_update(self, batches: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:
+        """One update from k micro-batches; returns the logged scalars (loss averaged over them)."""
+        if len(batches) != self.settings.num_accumulation_steps:
+            raise ValueError(f"expected {self.settings.num_accumulation_steps} micro-batches, got {len(batches)}")
+        outputs = [self._run_step(self._accumulate_step, b) for b in batches[:-1]]
+        outputs.append(self._run_step(self._train_step, batches[-1]))
+        k = len(outputs)
+        loss = sum(float(o["loss"]) for o in outputs) / k
+        if not math.isfinite(loss) and self.loss_scale is None:
+            raise NonFiniteLossError(
+                f"the loss became {loss} at step {self.step}; last good checkpoint: "
+                f"{self.last_checkpoint or 'none (no checkpoint was saved yet)'}")
+        scalars = {name: sum(float(o["metrics"][name]) for o in outputs) / k for name in outputs[-1]["metrics"]}
+        scalars.update({"total_loss": loss, "learning_rate": float(outputs[-1]["learning_rate"]),
+                        "loss_scale": float(outputs[-1]["loss_scale"])})
+        return scalars
+
+    def train(self, data: DataSource) -> TrainResult:
+        dataset = self.prepare(data)
+        k = self.settings.num_accumulation_steps
+        logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.size,
+                                f"{self.settings.output_dir}/train" if self.is_chief else None, self.is_chief)
+        for callback in self.callbacks:
+            callback.on_train_begin(self)
+        iterator = iter(dataset)
+        logger.start(self.step)
+        scalars: Dict[str, float] = {}
+        saved_step = self.step if self.resumed_from else None
+        while self.step < self.settings.num_train_steps:
+            scalars = self.run_update([self._next_batch(iterator) for _ in range(k)])
+            step = self.step
+            if logger.maybe_log(step, scalars) is not None:
+                for callback in self.callbacks:
+                    callback.on_log(step, scalars, self)
+            if (step % self.settings.save_checkpoints_steps == 0 or step >= self.settings.num_train_steps) \
+                    and saved_step != step:
+                self._save(step)
+                saved_step = step
+        for callback in self.callbacks:
+            callback.on_train_end(self)
+        return TrainResult(self.step, self.last_checkpoint, self.resumed_from, scalars)
+
+    def _save(self, step: int) -> None:
+        path = self.keeper.save(step)
+        if path:
+            self.last_checkpoint = path
+            logging.info("saved checkpoint %s", path)
+        for callback in self.callbacks:
+            callback.on_checkpoint(step, self)
+
+    # -- evaluation -----------------------------------------------------------------------
+    def evaluate(self, dataset: tf.data.Dataset, metric_fn: MetricFn,
+                 max_steps: Optional[int] = None) -> Dict[str, float]:
+        """Sum of each metric's (weighted sum, weight) over all batches (and processes), then divided."""
+        compiled = tf.function(lambda features: metric_fn(self.model, features), reduce_retracing=True)
+        sums: Dict[str, List[float]] = {}
+        for index, features in enumerate(dataset):
+            if max_steps is not None and index >= max_steps:
+                break
+            for name, (total, weight) in compiled(features).items():
+                acc = sums.setdefault(name, [0.0, 0.0])
+                acc[0] += float(total)
+                acc[1] += float(weight)
+        names = sorted(sums)
+        if self.distributed.size > 1:
+            flat = self.distributed.allreduce_sum(
+                [tf.constant([sums[n][0], sums[n][1]], tf.float64) for n in names])
+            sums = {n: list(v.numpy()) for n, v in zip(names, flat)}
+        return {n: (sums[n][0] / sums[n][1] if sums[n][1] else float("nan")) for n in names}
+
+    def predict(self, dataset: tf.data.Dataset, predict_fn: Callable):
+        """Yields predict_fn(model, features) as NumPy, batch by batch."""
+        compiled = tf.function(lambda features: predict_fn(self.model, features), reduce_retracing=True)
+        for features in dataset:
+            yield tf.nest.map_structure(lambda t: t.numpy(), compiled(features))
