@@ -1,0 +1,97 @@
+"""The pretraining heads: masked-LM (tied to the word embeddings) and next-sentence prediction."""
+from __future__ import annotations
+
+import tensorflow as tf
+
+from modeling.activations import get_activation
+from modeling.layers.embeddings import NezhaEmbeddings
+from modeling.layers.layer_norm import LayerNorm
+from modeling.layers.naming import dense_tf1_variables, truncated_normal
+
+
+class TiedOutputProjection(tf.keras.layers.Layer):
+    """log_softmax(x . word_embeddings^T + output_bias), in float32 whatever the global policy.
+
+    Being a float32 layer, the embedding table is read here in float32 even under mixed precision.
+    """
+
+    def __init__(self, embeddings: NezhaEmbeddings, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.embeddings = embeddings
+
+    def build(self, input_shape):
+        self.output_bias = self.add_weight(
+            "output_bias", shape=[self.embeddings.vocab_size], initializer="zeros"
+        )
+        super().build(input_shape)
+
+    def call(self, hidden):
+        logits = tf.matmul(tf.cast(hidden, tf.float32), self.embeddings.word_embeddings, transpose_b=True)
+        return tf.nn.log_softmax(logits + self.output_bias, axis=-1)
+
+
+class MaskedLMHead(tf.keras.layers.Layer):
+    """Gathers the hidden states at `masked_lm_positions` -> dense(hidden_act) -> LayerNorm -> tied output.
+
+    Returns log-probabilities [batch, max_predictions, vocab].
+    """
+
+    def __init__(self, embeddings: NezhaEmbeddings, hidden_act: str, initializer_range: float, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_act = hidden_act
+        self.initializer_range = initializer_range
+        self.transform = tf.keras.layers.Dense(
+            embeddings.hidden_size,
+            activation=get_activation(hidden_act),
+            kernel_initializer=truncated_normal(initializer_range),
+            name="transform",
+        )
+        self.layer_norm = LayerNorm(name="transform_LayerNorm")
+        self.output_projection = TiedOutputProjection(embeddings, name="output")
+
+    def call(self, sequence_output, masked_lm_positions):
+        selected = tf.gather(sequence_output, masked_lm_positions, batch_dims=1)
+        return self.output_projection(self.layer_norm(self.transform(selected)))
+
+    def tf1_variables(self, prefix: str) -> dict:
+        names = dense_tf1_variables(self.transform, f"{prefix}/transform/dense")
+        names.update(self.layer_norm.tf1_variables(f"{prefix}/transform/LayerNorm"))
+        names[f"{prefix}/output_bias"] = self.output_projection.output_bias
+        return names
+
+    def get_config(self):
+        # The embedding layer is shared, not serialisable: rebuild heads through NezhaForPretraining.
+        config = super().get_config()
+        config.update(hidden_act=self.hidden_act, initializer_range=self.initializer_range)
+        return config
+
+
+class NextSentenceHead(tf.keras.layers.Layer):
+    """log_softmax(pooled . W^T + b) with W [2, hidden] as the original stores it; float32."""
+
+    def __init__(self, initializer_range: float, **kwargs):
+        kwargs["dtype"] = "float32"
+        super().__init__(**kwargs)
+        self.initializer_range = initializer_range
+
+    def build(self, input_shape):
+        self.output_weights = self.add_weight(
+            "output_weights",
+            shape=[2, int(input_shape[-1])],
+            initializer=truncated_normal(self.initializer_range),
+        )
+        self.output_bias = self.add_weight("output_bias", shape=[2], initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, pooled_output):
+        logits = tf.matmul(tf.cast(pooled_output, tf.float32), self.output_weights, transpose_b=True)
+        return tf.nn.log_softmax(logits + self.output_bias, axis=-1)
+
+    def tf1_variables(self, prefix: str) -> dict:
+        return {f"{prefix}/output_weights": self.output_weights, f"{prefix}/output_bias": self.output_bias}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(initializer_range=self.initializer_range)
+        return config

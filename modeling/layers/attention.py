@@ -1,0 +1,88 @@
+"""Multi-head self-attention with NEZHA's functional relative positions (or none, for BERT)."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import tensorflow as tf
+
+from modeling.layers.naming import dense_tf1_variables, truncated_normal
+from modeling.layers.relative_position import RelativePositions
+
+
+def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
+    """[b, L] with 1 = attend -> [b, 1, 1, L] float32 holding (1 - mask) * -10000 (the original's)."""
+    mask = tf.cast(input_mask, tf.float32)
+    return ((1.0 - mask) * -10000.0)[:, None, None, :]
+
+
+class RelativeSelfAttention(tf.keras.layers.Layer):
+    """The original's attention_layer: query/key/value projections, scores with the relative key term,
+    softmax (float32) and dropout, context with the relative value term. Output [b, L, hidden]."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        initializer_range: float,
+        dropout_rate: float,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size ({hidden_size}) is not a multiple of num_heads ({num_heads})")
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.size_per_head = hidden_size // num_heads
+        self.initializer_range = initializer_range
+        self.dropout_rate = dropout_rate
+        self.query = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="query")
+        self.key = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="key")
+        self.value = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="value")
+        self.dropout = tf.keras.layers.Dropout(dropout_rate)
+
+    def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
+        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+        x = tf.reshape(x, [batch, length, self.num_heads, self.size_per_head])
+        return tf.transpose(x, [0, 2, 1, 3])
+
+    def call(
+        self,
+        hidden: tf.Tensor,
+        mask_adder: tf.Tensor,
+        relative_positions: Optional[RelativePositions] = None,
+        training=False,
+    ) -> tf.Tensor:
+        query = self._split_heads(self.query(hidden))
+        key = self._split_heads(self.key(hidden))
+        value = self._split_heads(self.value(hidden))
+
+        scores = tf.cast(tf.einsum("bhid,bhjd->bhij", query, key), tf.float32)
+        if relative_positions is not None:
+            scores += tf.cast(relative_positions.key_logits(query), tf.float32)
+        scores = scores * (1.0 / math.sqrt(float(self.size_per_head))) + mask_adder
+        probs = self.dropout(tf.nn.softmax(scores, axis=-1), training=training)
+        probs = tf.cast(probs, query.dtype)
+
+        context = tf.einsum("bhij,bhjd->bhid", probs, value)
+        if relative_positions is not None:
+            context += relative_positions.value_context(probs)
+        context = tf.transpose(context, [0, 2, 1, 3])
+        batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
+        return tf.reshape(context, [batch, length, self.hidden_size])
+
+    def tf1_variables(self, prefix: str) -> dict:
+        names = {}
+        for name, dense in (("query", self.query), ("key", self.key), ("value", self.value)):
+            names.update(dense_tf1_variables(dense, f"{prefix}/{name}"))
+        return names
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_size=self.hidden_size,
+            num_heads=self.num_heads,
+            initializer_range=self.initializer_range,
+            dropout_rate=self.dropout_rate,
+        )
+        return config

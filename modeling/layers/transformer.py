@@ -1,0 +1,89 @@
+"""One post-LN transformer layer of the original (attention, then feed-forward)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import tensorflow as tf
+
+from modeling.activations import get_activation
+from modeling.layers.attention import RelativeSelfAttention
+from modeling.layers.layer_norm import LayerNorm
+from modeling.layers.naming import dense_tf1_variables, truncated_normal
+from modeling.layers.relative_position import RelativePositions
+
+
+class TransformerBlock(tf.keras.layers.Layer):
+    """attention -> dense -> dropout -> LayerNorm(x + .) -> intermediate dense (hidden_act)
+    -> dense -> dropout -> LayerNorm(attention_output + .)."""
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        intermediate_size: int,
+        hidden_act: str,
+        initializer_range: float,
+        hidden_dropout_rate: float,
+        attention_dropout_rate: float,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.initializer_range = initializer_range
+        self.hidden_dropout_rate = hidden_dropout_rate
+        self.attention_dropout_rate = attention_dropout_rate
+        self.attention = RelativeSelfAttention(
+            hidden_size, num_heads, initializer_range, attention_dropout_rate, name="self"
+        )
+        self.attention_output = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="output")
+        self.attention_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
+        self.attention_layer_norm = LayerNorm(name="attention_LayerNorm")
+        self.intermediate = tf.keras.layers.Dense(
+            intermediate_size,
+            activation=get_activation(hidden_act),
+            kernel_initializer=truncated_normal(initializer_range),
+            name="intermediate",
+        )
+        self.output_dense = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="ffn_output")
+        self.output_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
+        self.output_layer_norm = LayerNorm(name="output_LayerNorm")
+
+    def call(
+        self,
+        hidden: tf.Tensor,
+        mask_adder: tf.Tensor,
+        relative_positions: Optional[RelativePositions] = None,
+        training=False,
+    ) -> tf.Tensor:
+        attended = self.attention(hidden, mask_adder, relative_positions=relative_positions, training=training)
+        attended = self.attention_dropout(self.attention_output(attended), training=training)
+        # Residual sums in float32: the LayerNorm after them is float32 anyway.
+        attention_output = self.attention_layer_norm(tf.cast(hidden, tf.float32) + tf.cast(attended, tf.float32))
+        transformed = self.output_dense(self.intermediate(attention_output))
+        transformed = self.output_dropout(transformed, training=training)
+        return self.output_layer_norm(attention_output + tf.cast(transformed, tf.float32))
+
+    def tf1_variables(self, prefix: str) -> dict:
+        names = self.attention.tf1_variables(f"{prefix}/attention/self")
+        names.update(dense_tf1_variables(self.attention_output, f"{prefix}/attention/output/dense"))
+        names.update(self.attention_layer_norm.tf1_variables(f"{prefix}/attention/output/LayerNorm"))
+        names.update(dense_tf1_variables(self.intermediate, f"{prefix}/intermediate/dense"))
+        names.update(dense_tf1_variables(self.output_dense, f"{prefix}/output/dense"))
+        names.update(self.output_layer_norm.tf1_variables(f"{prefix}/output/LayerNorm"))
+        return names
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            hidden_size=self.hidden_size,
+            num_heads=self.num_heads,
+            intermediate_size=self.intermediate_size,
+            hidden_act=self.hidden_act,
+            initializer_range=self.initializer_range,
+            hidden_dropout_rate=self.hidden_dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+        )
+        return config

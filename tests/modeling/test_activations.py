@@ -1,0 +1,26 @@
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modeling import get_activation
+
+
+def test_gelu_is_the_tanh_approximation():
+    x = np.linspace(-6, 6, 101).astype(np.float32)
+    expected = 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))
+    np.testing.assert_allclose(get_activation("gelu")(tf.constant(x)).numpy(), expected, atol=1e-6)
+    # and differs from the exact erf form, which the original does not use
+    exact = tf.nn.gelu(tf.constant(x), approximate=False).numpy()
+    assert np.abs(exact - expected).max() > 1e-4
+
+
+@pytest.mark.parametrize("name, expected", [("relu", [0.0, 2.0]), ("tanh", list(np.tanh([-1.0, 2.0]))), ("linear", [-1.0, 2.0])])
+def test_other_activations(name, expected):
+    np.testing.assert_allclose(get_activation(name)(tf.constant([-1.0, 2.0])).numpy(), expected, rtol=1e-6)
+
+
+def test_unknown_activation():
+    with pytest.raises(ValueError, match="unknown activation 'swish'"):
+        get_activation("swish")
