@@ -108,7 +108,6 @@ def read_examples(path, fmt, labels, split, skip_bad_lines=False):
     """
     require_file(path)
     labels = list(labels)
-    unlabelled_columns = fmt.num_columns - 1 if fmt.label_column == fmt.num_columns - 1 else None
     examples, skipped = [], 0
     for line_number, line in _split_lines(path):
         if not line.strip():
@@ -118,9 +117,10 @@ def read_examples(path, fmt, labels, split, skip_bad_lines=False):
             continue
         has_label = True
         if len(fields) != fmt.num_columns:
-            # A test file may simply omit a trailing label column.
-            if split == "test" and unlabelled_columns is not None and len(fields) == unlabelled_columns:
+            # A test file may simply omit the label column.
+            if split == "test" and len(fields) == fmt.num_columns - 1:
                 has_label = False
+                fields = fields[:fmt.label_column] + [None] + fields[fmt.label_column:]
             else:
                 message = f"expected {fmt.num_columns} tab-separated columns, found {len(fields)}"
                 if skip_bad_lines:

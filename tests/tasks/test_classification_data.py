@@ -49,6 +49,9 @@ def test_unlabelled_test_file_is_predict_only(tmp_path):
     path = write(tmp_path / "test.tsv", "a\tb\nc\td\n")
     examples = read_examples(path, task_format("lcqmc"), ["0", "1"], "test")
     assert [e.label for e in examples] == [None, None]
+    single = write(tmp_path / "single.tsv", "好\n差\n")
+    examples = read_examples(single, task_format("chnsenti"), ["0", "1"], "test")
+    assert [(e.text_a, e.label) for e in examples] == [("好", None), ("差", None)]
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
