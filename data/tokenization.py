@@ -209,6 +209,11 @@ class FullTokenizer(_VocabularyMixin):
             out.extend(self._tokenize_piece(piece))
         return out
 
+    def tokenize_by_piece(self, text):
+        """(piece, its tokens) per whitespace-separated piece after cleaning; every CJK ideograph of
+        `text` is one piece, in order, which lets callers align tokens with characters."""
+        return [(piece, self._tokenize_piece(piece)) for piece in self.basic_tokenizer.clean_and_split(text)]
+
 
 class SentencePieceTokenizer(_VocabularyMixin):
     """Pieces from a SentencePiece model; the vocabulary is the model's pieces in id order."""

@@ -1,0 +1,161 @@
+"""The pretraining TFRecord files: tf.train.Example serialization and TFRecord framing in pure Python.
+
+The bytes equal what the original wrote with `tf.train.Example(...).SerializeToString()` and
+`tf.io.TFRecordWriter`, including its map order (the order below, checked against reference
+files), without importing TensorFlow: a TFRecord is `uint64 length, masked crc32c(length),
+data, masked crc32c(data)`, and the CRCs of a whole batch of records are computed at once with
+numpy, one byte column at a time.
+"""
+
+import struct
+
+import numpy as np
+
+from data.atomic import atomic_output
+
+# The order in which the original's protobuf serialized the feature map.
+FEATURE_ORDER = ("masked_lm_ids", "input_ids", "masked_lm_positions", "next_sentence_labels",
+                 "input_mask", "masked_lm_weights", "segment_ids")
+FLOAT_FEATURES = frozenset({"masked_lm_weights"})
+_CRC_BATCH = 8192  # records per vectorized CRC pass; bounds the padded byte matrix
+
+
+def _varint(value):
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class ExampleEncoder:
+    """Serializes the seven pretraining features; varints of small values are precomputed."""
+
+    def __init__(self, max_value=1 << 16):
+        # Lengths of serialized parts also index this table, hence the floor.
+        self._varints = [_varint(v) for v in range(max(max_value, 1 << 16))]
+        self._keys = {name: b"\x0a" + _varint(len(name)) + name.encode() for name in FEATURE_ORDER}
+
+    def _int_list(self, values):
+        if not values:
+            return b""
+        if min(values) < 0:
+            raise ValueError("negative int64 features are not used by the pretraining schema")
+        if max(values) < 0x80:
+            packed = bytes(values)  # one-byte varints are the values themselves
+        elif max(values) < len(self._varints):
+            packed = b"".join(map(self._varints.__getitem__, values))
+        else:
+            packed = b"".join(map(_varint, values))
+        return b"\x0a" + self._varint(len(packed)) + packed
+
+    def _varint(self, value):
+        try:
+            return self._varints[value]
+        except IndexError:
+            return _varint(value)
+
+    def _float_list(self, values):
+        packed = struct.pack(f"<{len(values)}f", *values)
+        return b"\x0a" + self._varint(len(packed)) + packed if packed else b""
+
+    def encode(self, features):
+        """`features`: name -> list of ints (floats for masked_lm_weights); returns Example bytes."""
+        entries = []
+        for name in FEATURE_ORDER:
+            if name in FLOAT_FEATURES:
+                value_list = self._float_list(features[name])
+                feature = b"\x12" + self._varint(len(value_list)) + value_list
+            else:
+                value_list = self._int_list(features[name])
+                feature = b"\x1a" + self._varint(len(value_list)) + value_list
+            entry = self._keys[name] + b"\x12" + self._varint(len(feature)) + feature
+            entries.append(b"\x0a" + self._varint(len(entry)) + entry)
+        body = b"".join(entries)
+        return b"\x0a" + self._varint(len(body)) + body
+
+
+def instance_features(instance, token_ids, masked_lm_ids, max_seq_length, max_predictions_per_seq):
+    """The original's padded feature lists for one instance, given its token and label ids."""
+    seq_pad = max_seq_length - len(token_ids)
+    pred_pad = max_predictions_per_seq - len(masked_lm_ids)
+    if seq_pad < 0 or pred_pad < 0:
+        raise ValueError("instance longer than max_seq_length or max_predictions_per_seq")
+    num_a = instance.num_segment_a
+    return {
+        "input_ids": token_ids + [0] * seq_pad,
+        "input_mask": [1] * len(token_ids) + [0] * seq_pad,
+        "segment_ids": [0] * num_a + [1] * (len(token_ids) - num_a) + [0] * seq_pad,
+        "masked_lm_positions": list(instance.masked_lm_positions) + [0] * pred_pad,
+        "masked_lm_ids": masked_lm_ids + [0] * pred_pad,
+        "masked_lm_weights": [1.0] * len(masked_lm_ids) + [0.0] * pred_pad,
+        "next_sentence_labels": [1 if instance.is_random_next else 0],
+    }
+
+
+def _crc32c_table():
+    table = np.zeros(256, dtype=np.uint32)
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        table[byte] = crc
+    return table
+
+
+_TABLE = _crc32c_table()
+
+
+def crc32c_many(blobs):
+    """CRC-32C of every bytes object in `blobs`, as a list of ints (vectorized over the batch)."""
+    result = []
+    for first in range(0, len(blobs), _CRC_BATCH):
+        batch = blobs[first:first + _CRC_BATCH]
+        lengths = np.fromiter((len(b) for b in batch), dtype=np.int64, count=len(batch))
+        order = np.argsort(-lengths, kind="stable")  # longest first: the active rows are a prefix
+        sorted_lengths = lengths[order]
+        width = int(sorted_lengths[0]) if len(batch) else 0
+        # Column k holds byte k of every record (records padded with zeros past their end).
+        columns = np.zeros((width, len(batch)), dtype=np.uint8)
+        mask = np.arange(width)[:, None] < sorted_lengths[None, :]
+        flat = np.frombuffer(b"".join(batch[i] for i in order), dtype=np.uint8)
+        columns.T[mask.T] = flat
+        active_counts = np.searchsorted(-sorted_lengths, -np.arange(width), side="left")
+        crc = np.full(len(batch), 0xFFFFFFFF, dtype=np.uint32)
+        for k in range(width):
+            n = active_counts[k]
+            head = crc[:n]
+            crc[:n] = _TABLE[(head ^ columns[k, :n]) & 0xFF] ^ (head >> 8)
+        crc ^= np.uint32(0xFFFFFFFF)
+        unsorted = np.empty_like(crc)
+        unsorted[order] = crc
+        result.extend(int(c) for c in unsorted)
+    return result
+
+
+def _masked(crc):
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def tfrecord_frames(records):
+    """The TFRecord file bytes of `records` (serialized protos), in order."""
+    headers = [struct.pack("<Q", len(r)) for r in records]
+    header_crcs = crc32c_many(headers)
+    data_crcs = crc32c_many(records)
+    parts = []
+    for header, header_crc, record, data_crc in zip(headers, header_crcs, records, data_crcs):
+        parts.append(header + struct.pack("<I", _masked(header_crc)) + record + struct.pack("<I", _masked(data_crc)))
+    return b"".join(parts)
+
+
+def write_round_robin(records, output_paths):
+    """Record k goes to output_paths[k % n], each file written atomically; returns counts per file."""
+    counts = []
+    for index, path in enumerate(output_paths):
+        own = records[index::len(output_paths)]
+        with atomic_output(path) as temporary:
+            with open(temporary, "wb") as writer:
+                writer.write(tfrecord_frames(own))
+        counts.append(len(own))
+    return counts

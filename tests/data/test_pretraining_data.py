@@ -1,0 +1,179 @@
+"""Instance building, masking, Chinese whole-word groups, input planning, shards and record encoding."""
+
+import random
+
+import pytest
+
+from data import pretraining_data as pd
+from data.atomic import atomic_output
+from data.chinese_words import ChineseWordSegmenter, ContinuationToken
+from data.pretraining_data import GeneratorConfig, PretrainingDataError, Source
+from data.pretraining_workers import next_document_start, plan_sources, shard_paths, worker_rng
+from data.tfrecord_output import ExampleEncoder, crc32c_many, instance_features, tfrecord_frames
+from data.tokenization import FullTokenizer
+
+
+def test_written_out_shuffle_matches_library():
+    assert pd._FAST_SHUFFLE
+    for seed in range(5):
+        ours, theirs = list(range(200)), list(range(200))
+        a, b = random.Random(seed), random.Random(seed)
+        pd.shuffle(ours, a)
+        b.shuffle(theirs)
+        assert ours == theirs and a.random() == b.random()
+
+
+def test_config_validation():
+    GeneratorConfig(max_seq_length=5).validate()
+    with pytest.raises(PretrainingDataError, match="max_seq_length=4 is too small"):
+        GeneratorConfig(max_seq_length=4).validate()
+    for prob in (0.0, -0.1, 1.01):
+        with pytest.raises(PretrainingDataError, match=r"masked_lm_prob=.* must be in \(0, 1\]"):
+            GeneratorConfig(masked_lm_prob=prob).validate()
+    GeneratorConfig(masked_lm_prob=1.0).validate()
+
+
+def test_instances_are_well_formed_at_the_minimum_length():
+    documents = [[["a", "b", "c"], ["d"], ["e", "f"]], [["g", "h"], ["i"]], [["j"]]]
+    config = GeneratorConfig(max_seq_length=5, max_predictions_per_seq=3, dupe_factor=3, short_seq_prob=0.5)
+    instances = pd.create_training_instances(documents, config, list("abcdefghij") + ["[MASK]"], random.Random(1))
+    assert instances
+    for inst in instances:
+        assert len(inst.tokens) <= 5
+        assert inst.tokens[0] == "[CLS]" and inst.tokens[-1] == "[SEP]" and inst.tokens[inst.num_segment_a - 1] == "[SEP]"
+        assert 1 <= len(inst.masked_lm_positions) <= 3
+        assert inst.masked_lm_positions == sorted(inst.masked_lm_positions)
+        assert all(inst.tokens[p] != "[CLS]" for p in inst.masked_lm_positions)
+
+
+def test_whole_word_mask_groups_double_hash_pieces():
+    tokens = ["[CLS]", "un", "##want", "##ed", "run", "[SEP]", "##ing", "x", "[SEP]"]
+    config = GeneratorConfig(do_whole_word_mask=True, masked_lm_prob=1.0, max_predictions_per_seq=20)
+    # The original's rule, kept exactly: a '##' piece joins the previous group even across [SEP].
+    assert pd._candidate_groups(tokens, config) == [[1, 2, 3], [4, 6], [7]]
+    for seed in range(20):
+        _, positions, _ = pd.create_masked_lm_predictions(tokens, config, ["z"], random.Random(seed))
+        assert {1, 2, 3} <= set(positions) or not {1, 2, 3} & set(positions)
+
+
+@pytest.fixture(scope="module")
+def segmenter(vocab_file):
+    if not vocab_file.is_file():
+        pytest.skip(f"{vocab_file} is absent")
+    return ChineseWordSegmenter(FullTokenizer(str(vocab_file)))
+
+
+LINES = ["我们在北京天安门广场看升旗仪式", "中华人民共和国成立于一九四九年", "自然语言处理是人工智能的重要方向",
+         "研究人员提出了新的预训练模型"]
+
+
+def test_chinese_wwm_masks_whole_jieba_words(segmenter):
+    tokenizer = segmenter._tokenizer
+    config = GeneratorConfig(chinese_wwm=True, masked_lm_prob=0.3, max_predictions_per_seq=20)
+    vocab_words = list(tokenizer.vocab)
+    multi_char_words_masked = 0
+    for first, second in zip(LINES, LINES[1:] + LINES[:1]):
+        tokens_a, tokens_b = segmenter.tokenize(first), segmenter.tokenize(second)
+        # The written ids stay the plain characters'.
+        assert tokenizer.convert_tokens_to_ids(tokens_a) == tokenizer.convert_tokens_to_ids(tokenizer.tokenize(first))
+        tokens = ["[CLS]", *tokens_a, "[SEP]", *tokens_b, "[SEP]"]
+        # Every character of these lines is one token, so jieba's words give token positions.
+        words = []
+        for offset, line in ((1, first), (len(tokens_a) + 2, second)):
+            start = offset
+            for word in segmenter._segmenter().lcut(line):
+                words.append(set(range(start, start + len(word))))
+                start += len(word)
+        for seed in range(30):
+            _, positions, labels = pd.create_masked_lm_predictions(tokens, config, vocab_words, random.Random(seed))
+            masked = set(positions)
+            assert labels == [tokens[p] for p in positions]
+            for word in words:
+                assert word <= masked or not word & masked, (word, masked)
+                multi_char_words_masked += len(word) > 1 and word <= masked
+    assert multi_char_words_masked > 20
+
+
+def test_chinese_wwm_marks_only_multi_character_words(segmenter):
+    tokens = segmenter.tokenize("我爱北京天安门")  # jieba: 我 / 爱 / 北京 / 天安门
+    flags = [type(t) is ContinuationToken for t in tokens]
+    assert tokens == ["我", "爱", "北", "京", "天", "安", "门"]
+    assert flags == [False, False, False, True, False, True, True]
+
+
+def _write(path, text):
+    path.write_bytes(text.encode("utf-8"))
+    return str(path)
+
+
+def test_document_boundaries_and_byte_range_plans(tmp_path):
+    text = "a1\na2\n\nb1\nb2\nb3\n\nc1\n\n\nd1\nd2\n"
+    path = _write(tmp_path / "in.txt", text)
+    assert next_document_start(path, 0) == 0
+    assert next_document_start(path, 1) == text.index("b1")
+    assert next_document_start(path, text.index("b2")) == text.index("c1")
+    assert next_document_start(path, len(text) - 2) == len(text)
+    for workers in (2, 3, 4):
+        plans = plan_sources([path], workers)
+        assert len(plans) == workers
+        # Workers' documents together are exactly the documents of a single reader.
+        together = []
+        for plan in plans:
+            documents, _ = pd.read_documents(plan, str.split)
+            together.extend(documents)
+        single, _ = pd.read_documents([Source(path)], str.split)
+        assert together == single
+
+
+def test_whole_file_plans_balance_by_size(tmp_path):
+    files = [_write(tmp_path / f"f{i}.txt", "x\n" * size) for i, size in enumerate([5, 50, 10, 40])]
+    plans = plan_sources(files, 2)
+    assert sorted(s.path for plan in plans for s in plan) == sorted(files)
+    # Greedy, largest first: 50 -> w0, 40 -> w1, 10 -> w1, 5 -> w0; each worker keeps input order.
+    assert plans == [[Source(files[0]), Source(files[1])], [Source(files[2]), Source(files[3])]]
+    assert plan_sources(files, 1) == [[Source(f) for f in files]]
+
+
+def test_shard_names():
+    assert shard_paths(["a", "b"], 1) == [["a", "b"]]
+    assert shard_paths(["a", "b", "c"], 2) == [["a", "c"], ["b"]]
+    assert shard_paths(["out"], 2) == [["out-00000-of-00002"], ["out-00001-of-00002"]]
+    assert worker_rng(5, 0, 1).random() == random.Random(5).random()
+    assert worker_rng(5, 0, 2).random() != worker_rng(5, 1, 2).random()
+
+
+def test_crc32c_known_values():
+    assert crc32c_many([b"123456789", b"", b"\x00" * 32]) == [0xE3069283, 0, 0x8A9136AA]
+
+
+def test_encoder_and_framing_match_tensorflow(tmp_path):
+    tf = pytest.importorskip("tensorflow")
+    inst = pd.TrainingInstance(["[CLS]", "a", "[SEP]", "b", "[SEP]"], 3, [1, 3], ["a", "b"], True)
+    features = instance_features(inst, [2, 300, 3, 70000, 3], [300, 70000], 8, 3)
+    record = ExampleEncoder(max_value=1000).encode(features)
+    parsed = tf.train.Example.FromString(record).features.feature
+    assert list(parsed["input_ids"].int64_list.value) == [2, 300, 3, 70000, 3, 0, 0, 0]
+    assert list(parsed["segment_ids"].int64_list.value) == [0, 0, 0, 1, 1, 0, 0, 0]
+    assert list(parsed["input_mask"].int64_list.value) == [1] * 5 + [0] * 3
+    assert list(parsed["masked_lm_positions"].int64_list.value) == [1, 3, 0]
+    assert list(parsed["masked_lm_ids"].int64_list.value) == [300, 70000, 0]
+    assert list(parsed["masked_lm_weights"].float_list.value) == [1.0, 1.0, 0.0]
+    assert list(parsed["next_sentence_labels"].int64_list.value) == [1]
+    path = tmp_path / "x.tfrecord"
+    path.write_bytes(tfrecord_frames([record, b"", record]))
+    assert list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()) == [record, b"", record]
+
+
+def test_atomic_output_renames_on_success_and_cleans_up_on_failure(tmp_path):
+    final = tmp_path / "out.bin"
+    with atomic_output(final) as temporary:
+        assert not final.exists()
+        with open(temporary, "wb") as f:
+            f.write(b"done")
+    assert final.read_bytes() == b"done"
+    with pytest.raises(RuntimeError):
+        with atomic_output(tmp_path / "failed.bin") as temporary:
+            with open(temporary, "wb") as f:
+                f.write(b"half")
+            raise RuntimeError("interrupted")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
