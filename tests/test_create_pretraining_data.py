@@ -1,0 +1,222 @@
+"""The entry script: byte-identical reference outputs, workers, atomic output and bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from data import pretraining_workers
+from data.pretraining_data import GeneratorConfig, PretrainingDataError
+from data.pretraining_workers import generate
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "create_pretraining_data.py"
+
+
+def run_script(*flags):
+    return subprocess.run([sys.executable, str(SCRIPT), *flags], cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def cpd_fixtures(fixtures_dir):
+    return fixtures_dir / "cpd_public"
+
+
+REFERENCE_RUNS = {
+    "orig_seed12345": (["orig_seed12345.tfrecord"],
+                       ["--max_seq_length=128", "--max_predictions_per_seq=20", "--masked_lm_prob=0.15",
+                        "--random_seed=12345", "--dupe_factor=3"]),
+    "orig_seed7": (["orig_seed7_a.tfrecord", "orig_seed7_b.tfrecord", "orig_seed7_c.tfrecord"],
+                   ["--max_seq_length=64", "--max_predictions_per_seq=10", "--masked_lm_prob=0.2",
+                    "--short_seq_prob=0.3", "--random_seed=7", "--dupe_factor=2"]),
+    "google_wwm_seed3": (["google_wwm_seed3.tfrecord"],
+                         ["--do_whole_word_mask=True", "--max_seq_length=128", "--max_predictions_per_seq=20",
+                          "--masked_lm_prob=0.15", "--random_seed=3", "--dupe_factor=2"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE_RUNS))
+def test_outputs_are_byte_identical_to_the_original(name, cpd_fixtures, vocab_file, tmp_path):
+    references, flags = REFERENCE_RUNS[name]
+    outputs = [tmp_path / r for r in references]
+    result = run_script(f"--input_file={cpd_fixtures / 'corpus.txt'}", f"--vocab_file={vocab_file}",
+                        "--do_lower_case=True", "--output_file=" + ",".join(map(str, outputs)), *flags)
+    assert result.returncode == 0, result.stderr
+    for output, reference in zip(outputs, references):
+        assert output.read_bytes() == (cpd_fixtures / reference).read_bytes(), reference
+    # The final summary names every output with its count.
+    for output in outputs:
+        assert f"{output}: " in result.stderr
+
+
+def _toy_corpus(directory, documents=40, name="corpus.txt"):
+    """Documents whose first sentence carries a marker word d<k> that is in the toy vocabulary."""
+    lines = []
+    for k in range(documents):
+        lines += [f"d{k} x y z", "x y x y", "z z x y x", ""]
+    path = directory / name
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def toy_vocab(tmp_path):
+    path = tmp_path / "vocab.txt"
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "x", "y", "z"] + [f"d{k}" for k in range(100)]
+    path.write_text("\n".join(words) + "\n", encoding="utf-8")
+    return path
+
+
+def _run(corpus, outputs, vocab, workers, **config):
+    config = GeneratorConfig(**{"max_seq_length": 64, "dupe_factor": 2, **config})
+    return generate(str(corpus), [str(o) for o in outputs], str(vocab), None, True, config, 11, workers,
+                    show_progress=False)
+
+
+def _read_instances(paths):
+    tf = pytest.importorskip("tensorflow")
+    instances = []
+    for path in paths:
+        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+            feature = tf.train.Example.FromString(record).features.feature
+            ids = list(feature["input_ids"].int64_list.value)
+            for position, label in zip(feature["masked_lm_positions"].int64_list.value,
+                                       feature["masked_lm_ids"].int64_list.value):
+                if feature["masked_lm_weights"].float_list.value and label:
+                    ids[position] = label
+            instances.append((ids, list(feature["segment_ids"].int64_list.value)))
+    return instances
+
+
+def test_two_workers_are_deterministic_and_use_every_document(tmp_path, toy_vocab):
+    corpus = _toy_corpus(tmp_path)
+    first, second = tmp_path / "one" / "out.tfrecord", tmp_path / "two" / "out.tfrecord"
+    summary, _ = _run(corpus, [first], toy_vocab, 2)
+    _run(corpus, [second], toy_vocab, 2)
+    shards = [Path(f"{first}-0000{w}-of-00002") for w in range(2)]
+    assert list(summary) == [str(s) for s in shards] and all(count > 0 for count in summary.values())
+    for shard in shards:
+        assert shard.read_bytes() == Path(str(shard).replace("/one/", "/two/")).read_bytes()
+    assert not first.exists()
+    # Every document's first sentence (with its marker) starts an A segment in some instance.
+    vocab = toy_vocab.read_text().split("\n")
+    markers = set()
+    for ids, segments in _read_instances(shards):
+        markers.update(vocab[i] for i, s in zip(ids, segments) if s == 0 and vocab[i].startswith("d"))
+    assert markers == {f"d{k}" for k in range(40)}
+    # Splitting over workers changes the rng stream: not the single-process output.
+    single = tmp_path / "single.tfrecord"
+    _run(corpus, [single], toy_vocab, 1)
+    assert single.read_bytes() != shards[0].read_bytes()
+
+
+def test_workers_by_input_file_with_enough_outputs(tmp_path, toy_vocab):
+    files = [_toy_corpus(tmp_path, 10, f"part{i}.txt") for i in range(3)]
+    outputs = [tmp_path / f"o{i}.tfrecord" for i in range(2)]
+    summary, results = _run(",".join(map(str, files)), outputs, toy_vocab, 2)
+    assert list(summary) == [str(outputs[0]), str(outputs[1])]
+    # As in the original, a document runs on into the next file unless a blank line ends it:
+    # the worker given two files sees 19 documents, not 20.
+    assert sorted(r.documents for r in results) == [10, 19]
+
+
+def test_failed_run_leaves_no_finished_looking_file(tmp_path, toy_vocab, monkeypatch):
+    corpus = _toy_corpus(tmp_path)
+    real_writer = pretraining_workers.write_round_robin
+
+    def write_then_fail(records, paths):
+        real_writer(records, paths)  # temporaries fully written ...
+        raise KeyboardInterrupt  # ... and then the run is interrupted
+
+    monkeypatch.setattr(pretraining_workers, "write_round_robin", write_then_fail)
+    out_dir = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        _run(corpus, [out_dir / "a.tfrecord", out_dir / "b.tfrecord"], toy_vocab, 1)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_chinese_wwm_flag_runs_end_to_end(tmp_path, vocab_file, shared_dir):
+    corpus = tmp_path / "zh.txt"
+    with open(shared_dir / "data" / "zh_corpus" / "clue_small.txt", encoding="utf-8") as source:
+        corpus.write_text("".join(line for _, line in zip(range(300), source)), encoding="utf-8")
+    runs = {}
+    for wwm in (False, True):
+        output = tmp_path / f"wwm_{wwm}.tfrecord"
+        result = run_script(f"--input_file={corpus}", f"--output_file={output}", f"--vocab_file={vocab_file}",
+                            f"--chinese_wwm={wwm}", "--dupe_factor=1", "--progress=false")
+        assert result.returncode == 0, result.stderr
+        runs[wwm] = _masked_runs(output)
+    # Whole words make adjacent masked positions far more common than single-character masking.
+    assert runs[True] > 2 * runs[False]
+
+
+def _masked_runs(path):
+    tf = pytest.importorskip("tensorflow")
+    adjacent = 0
+    for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+        feature = tf.train.Example.FromString(record).features.feature
+        weights = feature["masked_lm_weights"].float_list.value
+        positions = [p for p, w in zip(feature["masked_lm_positions"].int64_list.value, weights) if w]
+        adjacent += sum(b == a + 1 for a, b in zip(positions, positions[1:]))
+    return adjacent
+
+
+# ---- bad input: one clear line, exit 1, nothing written -------------------------------------------
+
+def _bad_run(tmp_path, vocab, corpus, *flags):
+    output = tmp_path / "out.tfrecord"
+    result = run_script(f"--input_file={corpus}", f"--output_file={output}", f"--vocab_file={vocab}", *flags)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert not output.exists() and not list(tmp_path.glob(".out.tfrecord*"))
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_missing_input_file(tmp_path, toy_vocab):
+    message = _bad_run(tmp_path, toy_vocab, tmp_path / "absent.txt")
+    assert message == f"create_pretraining_data: error: input file not found: {tmp_path / 'absent.txt'}"
+
+
+def test_glob_matching_nothing(tmp_path, toy_vocab):
+    assert "input pattern matches no file" in _bad_run(tmp_path, toy_vocab, tmp_path / "nothing*.txt")
+
+
+def test_missing_vocab_file(tmp_path):
+    corpus = _toy_corpus(tmp_path)
+    assert "vocabulary file not found" in _bad_run(tmp_path, tmp_path / "absent_vocab.txt", corpus)
+
+
+def test_empty_corpus(tmp_path, toy_vocab):
+    corpus = tmp_path / "empty.txt"
+    corpus.write_text("\n\n   \n", encoding="utf-8")
+    assert "no document with a non-empty line" in _bad_run(tmp_path, toy_vocab, corpus)
+
+
+def test_max_seq_length_too_small(tmp_path, toy_vocab):
+    corpus = _toy_corpus(tmp_path)
+    assert "max_seq_length=4 is too small" in _bad_run(tmp_path, toy_vocab, corpus, "--max_seq_length=4")
+
+
+@pytest.mark.parametrize("prob", ["0", "1.5"])
+def test_masked_lm_prob_out_of_range(tmp_path, toy_vocab, prob):
+    corpus = _toy_corpus(tmp_path)
+    assert "must be in (0, 1]" in _bad_run(tmp_path, toy_vocab, corpus, f"--masked_lm_prob={prob}")
+
+
+def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
+    corpus = tmp_path / "bad.txt"
+    corpus.write_bytes(b"d1 x y\nx \xff\xfe y\n\nd2 z z\nz \xc3 x\n")
+    output = tmp_path / "out.tfrecord"
+    result = run_script(f"--input_file={corpus}", f"--output_file={output}", f"--vocab_file={toy_vocab}",
+                        "--max_seq_length=16", "--dupe_factor=2")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {corpus}: 2 line(s) of invalid UTF-8" in result.stderr
+    assert "first at line 2" in result.stderr
+    assert output.stat().st_size > 0
+
+
+def test_help_documents_shard_naming():
+    text = " ".join(run_script("--helpfull").stdout.split())
+    assert "NAME-00000-of-0000N" in text and "chinese_wwm" in text and "--num_workers" in text
