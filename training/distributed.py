@@ -37,14 +37,6 @@ class Distributed:
     def broadcast_variables(self, variables: Sequence[tf.Variable]) -> None:
         """Makes every process hold rank 0's values."""
 
-    def shard_files(self, files: Sequence[str]) -> List[str]:
-        """This process's subset of the input files (files[rank::size])."""
-        files = list(files)
-        if len(files) < self.size:
-            raise DistributedError(
-                f"{len(files)} input file(s) for {self.size} processes: each process reads its own "
-                f"files, so at least {self.size} are needed (split the data into more files)")
-        return files[self.rank::self.size]
 
     def barrier(self) -> None:
         pass

@@ -1,6 +1,5 @@
 """A toy model and data for exercising the loop without the NEZHA network."""
 import numpy as np
-import pytest
 import tensorflow as tf
 
 
@@ -56,13 +55,3 @@ def make_toy_model(seed=1):
     model = ToyModel()
     model({"x": tf.zeros([1, 4], tf.int32)})
     return model
-
-
-@pytest.fixture
-def toy():
-    class Toy:
-        model = staticmethod(make_toy_model)
-        loss = staticmethod(toy_loss)
-        dataset = staticmethod(toy_dataset)
-        examples = staticmethod(toy_examples)
-    return Toy

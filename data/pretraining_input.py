@@ -1,0 +1,122 @@
+"""tf.data pipeline over the pretraining TFRecords (the original's schema), sharded per process."""
+from typing import Dict, List, Optional, Sequence, Union
+
+import tensorflow as tf
+
+SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
+PREDICTION_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
+ID_FEATURES = ("input_ids", "masked_lm_ids")
+
+
+class InputFileError(ValueError):
+    """The input files are missing or do not match the flags."""
+
+
+def expand_input_files(patterns: Union[str, Sequence[str]]) -> List[str]:
+    """Comma-separated globs (or a list of them) -> the matching files, each glob sorted, in order."""
+    if isinstance(patterns, str):
+        patterns = patterns.split(",")
+    patterns = [p.strip() for p in patterns if p.strip()]
+    if not patterns:
+        raise InputFileError("no input file given (--input_file is empty)")
+    files = []
+    for pattern in patterns:
+        files.extend(sorted(tf.io.gfile.glob(pattern)))
+    if not files:
+        raise InputFileError(f"no file matches --input_file={','.join(patterns)}")
+    return files
+
+
+def feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> Dict[str, tf.io.FixedLenFeature]:
+    spec = {name: tf.io.FixedLenFeature([max_seq_length], tf.int64) for name in SEQUENCE_FEATURES}
+    spec["masked_lm_positions"] = tf.io.FixedLenFeature([max_predictions_per_seq], tf.int64)
+    spec["masked_lm_ids"] = tf.io.FixedLenFeature([max_predictions_per_seq], tf.int64)
+    spec["masked_lm_weights"] = tf.io.FixedLenFeature([max_predictions_per_seq], tf.float32)
+    spec["next_sentence_labels"] = tf.io.FixedLenFeature([1], tf.int64)
+    return spec
+
+
+def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
+    """Reads the first record of `path` and says which feature has which length, if any is wrong."""
+    try:
+        first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    except tf.errors.OpError as error:
+        raise InputFileError(f"{path}: cannot read as TFRecord: {error.message}") from None
+    if first is None:
+        raise InputFileError(f"{path}: holds no record")
+    try:
+        example = tf.train.Example.FromString(first.numpy())
+    except Exception as error:  # a protobuf DecodeError: the record is not a tf.train.Example
+        raise InputFileError(f"{path}: record 0 is not a tf.train.Example ({error})") from None
+    expected = {name: (max_seq_length, "--max_seq_length") for name in SEQUENCE_FEATURES}
+    expected.update({name: (max_predictions_per_seq, "--max_predictions_per_seq") for name in PREDICTION_FEATURES})
+    expected["next_sentence_labels"] = (1, "the schema")
+    for name, (length, source) in expected.items():
+        if name not in example.features.feature:
+            raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
+        feature = example.features.feature[name]
+        found = len(feature.float_list.value) if name == "masked_lm_weights" else len(feature.int64_list.value)
+        if found != length:
+            raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
+
+
+def _decoder(max_seq_length: int, max_predictions_per_seq: int):
+    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+
+    def decode(records):
+        features = tf.io.parse_example(records, spec)
+        # int64 in the files, int32 in the model (as the original; TPUs and XLA prefer it)
+        return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t for name, t in features.items()}
+
+    return decode
+
+
+def _vocab_check(vocab_size: int):
+    def check(features):
+        largest = tf.reduce_max([tf.reduce_max(features[name]) for name in ID_FEATURES])
+        with tf.control_dependencies([tf.debugging.assert_less(
+                largest, vocab_size,
+                message=f"the data holds a token id >= the config's vocab_size {vocab_size}: it was written "
+                        f"with a larger vocabulary; use a config whose vocab_size covers it. Largest id")]):
+            return {name: tf.identity(t) for name, t in features.items()}
+    return check
+
+
+def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_length: int,
+                        max_predictions_per_seq: int, is_training: bool = True, num_shards: int = 1,
+                        shard_index: int = 0, deterministic: bool = False, skip_batches: int = 0,
+                        vocab_size: Optional[int] = None, num_cpu_threads: int = 4,
+                        seed: int = 12345) -> tf.data.Dataset:
+    """Batches of feature dicts (int32 ids, float32 weights).
+
+    Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
+    size. As the original: file order shuffled, records interleaved from several files and
+    shuffled in a 100-record buffer. With `deterministic`: files and records in order, no
+    shuffling, and `skip_batches` batches skipped (to resume exactly). Evaluation: every record
+    of every file once, in order, the last batch possibly smaller.
+    """
+    files = list(input_files)
+    if num_shards > 1:
+        if len(files) < num_shards:
+            raise InputFileError(
+                f"{len(files)} input file(s) for {num_shards} processes: each process reads its own files, so "
+                f"at least {num_shards} are needed (write the data as more files)")
+        files = files[shard_index::num_shards]
+    for path in files:
+        check_record_lengths(path, max_seq_length, max_predictions_per_seq)
+
+    if not is_training:
+        records = tf.data.TFRecordDataset(files)
+    elif deterministic:
+        records = tf.data.TFRecordDataset(files).repeat().skip(skip_batches * batch_size)
+    else:
+        names = tf.data.Dataset.from_tensor_slices(files).repeat().shuffle(len(files), seed=seed)
+        records = names.interleave(tf.data.TFRecordDataset, cycle_length=min(num_cpu_threads, len(files)),
+                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+        records = records.shuffle(100, seed=seed)
+    dataset = records.batch(batch_size, drop_remainder=is_training)
+    dataset = dataset.map(_decoder(max_seq_length, max_predictions_per_seq),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if vocab_size is not None:
+        dataset = dataset.map(_vocab_check(vocab_size))
+    return dataset.prefetch(tf.data.AUTOTUNE)
