@@ -22,7 +22,7 @@ import multiprocessing
 from data.atomic import atomic_output
 from data.pretraining_data import (CLS, MASK, SEP, PretrainingDataError, ReadStats, Source,
                                    create_training_instances, read_documents)
-from data.tfrecord_output import ExampleEncoder, instance_features, write_round_robin
+from data.tfrecord_output import InstanceEncoder, write_round_robin
 from data.tokenization import VocabularyError, make_tokenizer
 
 _GLOB_CHARS = set("*?[")
@@ -159,14 +159,11 @@ class Progress:
         self.say(f"reading: {self.bytes_read / 1e6:.1f} of {self.total_bytes / 1e6:.1f} MB, "
                  f"{rate / 1e6:.2f} MB/s, ETA {eta:.0f}s")
 
-    def start_instances(self, documents_total):
-        self.documents_total = documents_total
+    def start_instances(self, num_documents, rounds):
+        self.documents_total = num_documents * rounds
         self._phase_start = time.monotonic()
         self.say(f"read {self.bytes_read / 1e6:.1f} MB in {self._phase_start - self.start:.1f}s; "
-                 f"making instances from {documents_total // max(1, self._rounds)} documents x {self._rounds} rounds")
-
-    def set_rounds(self, rounds):
-        self._rounds = rounds
+                 f"making instances from {num_documents} documents x {rounds} rounds")
 
     def on_document(self, instances_made):
         self.documents_done += 1
@@ -230,22 +227,17 @@ def run_worker(task):
     if not documents and task.num_workers == 1:
         raise PretrainingDataError("the input has no document with a non-empty line: nothing to write")
     rng = worker_rng(task.random_seed, task.worker_index, task.num_workers)
-    progress.set_rounds(config.dupe_factor)
-    progress.start_instances(len(documents) * config.dupe_factor)
+    progress.start_instances(len(documents), config.dupe_factor)
     vocab_words = list(tokenizer.vocab.keys())
     instances = create_training_instances(documents, config, vocab_words, rng, on_document=progress.on_document)
     num_documents = len(documents)
     del documents
     progress.say(f"writing {len(instances)} instances to {len(task.output_paths)} file(s)")
-    encoder = ExampleEncoder(max_value=max(len(tokenizer.vocab), config.max_seq_length) + 1)
-    vocab = tokenizer.vocab
-    records = []
-    token_id = vocab.__getitem__
-    for instance in instances:
-        features = instance_features(instance, list(map(token_id, instance.tokens)),
-                                     list(map(token_id, instance.masked_lm_labels)),
-                                     config.max_seq_length, config.max_predictions_per_seq)
-        records.append(encoder.encode(features))
+    encoder = InstanceEncoder(tokenizer.vocab, config.max_seq_length, config.max_predictions_per_seq)
+    try:
+        records = [encoder.encode(instance) for instance in instances]
+    except KeyError as err:
+        raise PretrainingDataError(f"token {err.args[0]!r} is not in the vocabulary (is [UNK] missing?)") from None
     del instances
     counts = write_round_robin(records, list(task.output_paths))
     return WorkerResult(task.worker_index, num_documents, counts, stats)

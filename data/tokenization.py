@@ -233,11 +233,15 @@ class SentencePieceTokenizer(_VocabularyMixin):
             (self.sp_model.IdToPiece(i), i) for i in range(self.sp_model.GetPieceSize())
         )
         self.inv_vocab = {i: t for t, i in self.vocab.items()}
+        self.unk_token = self.sp_model.IdToPiece(self.sp_model.unk_id())
 
     def tokenize(self, text):
         if self.do_lower_case:
             text = text.lower()
-        return list(self.sp_model.EncodeAsPieces(text))
+        vocab = self.vocab
+        # Characters the model never saw come out as pieces of their own: map them to its unknown
+        # piece so that every token is in the vocabulary, as with WordPiece.
+        return [p if p in vocab else self.unk_token for p in self.sp_model.EncodeAsPieces(text)]
 
 
 def make_tokenizer(vocab_file=None, spm_model_file=None, do_lower_case=True):

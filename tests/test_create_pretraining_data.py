@@ -220,3 +220,19 @@ def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
 def test_help_documents_shard_naming():
     text = " ".join(run_script("--helpfull").stdout.split())
     assert "NAME-00000-of-0000N" in text and "chinese_wwm" in text and "--num_workers" in text
+
+
+def test_sentencepiece_vocabulary_end_to_end(tmp_path):
+    sentencepiece = pytest.importorskip("sentencepiece")
+    corpus = _toy_corpus(tmp_path, documents=30)
+    sentencepiece.SentencePieceTrainer.Train(
+        input=str(corpus), model_prefix=str(tmp_path / "spm"), vocab_size=24, model_type="unigram",
+        user_defined_symbols=["[CLS]", "[SEP]", "[MASK]"], minloglevel=2)
+    output = tmp_path / "spm.tfrecord"
+    result = run_script(f"--input_file={corpus}", f"--output_file={output}",
+                        f"--spm_model_file={tmp_path / 'spm.model'}", "--max_seq_length=32", "--dupe_factor=1")
+    assert result.returncode == 0, result.stderr
+    instances = _read_instances([output])
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(tmp_path / "spm.model"))
+    cls_id = processor.PieceToId("[CLS]")
+    assert instances and all(ids[0] == cls_id for ids, _ in instances)

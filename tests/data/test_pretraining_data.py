@@ -177,3 +177,22 @@ def test_atomic_output_renames_on_success_and_cleans_up_on_failure(tmp_path):
                 f.write(b"half")
             raise RuntimeError("interrupted")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_instance_encoder_equals_the_general_encoder():
+    from data.tfrecord_output import InstanceEncoder
+
+    vocab = {f"t{i}": i for i in range(3000)}
+    vocab.update({"[CLS]": 3000, "[SEP]": 3001, "[MASK]": 3002})
+    rng = random.Random(0)
+    fast = InstanceEncoder(vocab, max_seq_length=300, max_predictions_per_seq=40)
+    general = ExampleEncoder(max_value=4000)
+    for _ in range(50):
+        length = rng.randint(5, 300)
+        tokens = ["[CLS]"] + [f"t{rng.randrange(3000)}" for _ in range(length - 2)] + ["[SEP]"]
+        positions = sorted(rng.sample(range(1, length - 1), rng.randint(1, min(40, length - 2))))
+        inst = pd.TrainingInstance(tokens, rng.randint(2, length - 1), positions,
+                                   [f"t{rng.randrange(3000)}" for _ in positions], rng.random() < 0.5)
+        features = instance_features(inst, [vocab[t] for t in tokens], [vocab[t] for t in inst.masked_lm_labels],
+                                     300, 40)
+        assert fast.encode(inst) == general.encode(features)

@@ -123,5 +123,8 @@ def test_sentencepiece_tokenizer_interface(tmp_path):
     assert tok.convert_ids_to_tokens(ids) == pieces
     assert tok.sp_model.DecodeIds(ids) == "the lazy fox"
     assert {"[CLS]", "[SEP]", "[MASK]"} <= set(tok.vocab)
+    # Unseen characters become the model's unknown piece, so every token has an id.
+    unseen = tok.tokenize("the 日")
+    assert tok.unk_token in unseen and all(p in tok.vocab for p in unseen)
     with pytest.raises(VocabularyError, match="not a SentencePiece model"):
         SentencePieceTokenizer(str(tmp_path / "spm_corpus.txt"))
