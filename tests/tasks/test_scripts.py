@@ -1,0 +1,168 @@
+"""The three fine-tuning scripts end to end on small slices of ../shared/data with the tiny model."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(repo_dir, script, args):
+    result = subprocess.run([sys.executable, str(repo_dir / script)] + args, cwd=repo_dir,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stderr
+
+
+def common_args(fixtures_dir, vocab_file, data_dir, output_dir):
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    return [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
+            f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={output_dir}", "--log_every=1",
+            f"--export_dir={output_dir / 'export'}"]
+
+
+def losses_fall(output_dir):
+    history = json.loads((output_dir / "loss_history.json").read_text())
+    losses = [history[k] for k in sorted(history, key=int)]
+    assert len(losses) >= 6
+    return np.mean(losses[-3:]) < np.mean(losses[:3])
+
+
+def serve(export_dir, arrays):
+    signature = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    return signature(**{k: tf.constant(arrays[k]) for k in ("input_ids", "input_mask", "segment_ids")})
+
+
+def slice_lines(source, target, start, stop):
+    lines = source.read_text(encoding="utf-8").splitlines()[start:stop]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_run_clf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
+    from data.tasks.classification import ClassificationData, convert_examples
+    from data.tasks.pipeline import features_to_arrays
+    from data.tokenization import FullTokenizer
+
+    source = shared_dir / "data" / "chnsenticorp"
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    slice_lines(source / "train.tsv", data_dir / "train.tsv", 0, 9)  # header + 8 examples
+    slice_lines(source / "dev.tsv", data_dir / "dev.tsv", 0, 9)
+    test_lines = (source / "test.tsv").read_text(encoding="utf-8").splitlines()[1:4]
+    (data_dir / "test.tsv").write_text("".join(l.split("\t")[1] + "\n" for l in test_lines), encoding="utf-8")
+    out = tmp_path / "out"
+    log = run_script(repo_dir, "run_clf.py", common_args(fixtures_dir, vocab_file, data_dir, out) + [
+        "--task_name=chnsenti", "--max_seq_length=32", "--do_train_and_eval", "--train_batch_size=8",
+        "--num_train_epochs=16", "--learning_rate=2e-3", "--save_checkpoints_steps=8", "--warmup_proportion=0"])
+    assert "38 of 38 encoder variables loaded" in log
+    assert losses_fall(out)
+    results = dict(line.split(" = ") for line in (out / "eval_results.txt").read_text().splitlines())
+    for key in ("eval_accuracy", "eval_loss", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1"):
+        assert key in results
+    assert 0.0 <= float(results["eval_accuracy"]) <= 1.0
+    assert (out / "best" / "model.index").is_file()
+    best = json.loads((out / "best_eval_results.txt").read_text())
+    assert best["step"] in (8, 16)
+    rows = [[float(v) for v in line.split("\t")] for line in (out / "test_results.tsv").read_text().splitlines()]
+    assert len(rows) == 3 and all(len(r) == 2 and abs(sum(r) - 1) < 1e-5 for r in rows)
+    # the SavedModel gives the probabilities the run wrote for the test set
+    tokenizer = FullTokenizer(str(vocab_file))
+    data = ClassificationData("chnsenti", str(data_dir))
+    arrays = features_to_arrays(convert_examples(data.examples("test"), data.labels, 32, tokenizer),
+                                ("input_ids", "input_mask", "segment_ids"))
+    np.testing.assert_allclose(serve(out / "export", arrays)["probabilities"].numpy(), rows, atol=1e-5)
+
+
+def test_run_clf_reports_bad_lines(repo_dir, fixtures_dir, vocab_file, tmp_path):
+    (tmp_path / "dev.tsv").write_text("好\t1\n差\t0\tx\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, str(repo_dir / "run_clf.py")] + common_args(
+        fixtures_dir, vocab_file, tmp_path, tmp_path / "out") + ["--task_name=lcqmc", "--do_eval"],
+        cwd=repo_dir, capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "dev.tsv:1: expected 3 tab-separated columns, found 2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_seq_labelling_with_crf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
+    from data.tasks.ner import PEOPLES_DAILY_LABELS, char_predictions, convert_sentences, read_sentences
+    from data.tasks.pipeline import features_to_arrays
+    from data.tokenization import FullTokenizer
+    from evaluation.ner import entity_level_metrics
+
+    blocks = (shared_dir / "data" / "peoples_daily_ner" / "dev.txt").read_text(encoding="utf-8").split("\n\n")
+    short = [b for b in blocks if 5 < b.count("\n") < 40 and "B-" in b]
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for name, part in (("train", short[:8]), ("dev", short[8:12]), ("test", short[12:14])):
+        (data_dir / f"{name}.txt").write_text("\n\n".join(part) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    run_script(repo_dir, "run_seq_labelling.py", common_args(fixtures_dir, vocab_file, data_dir, out) + [
+        "--task_name=ner", "--use_crf", "--max_seq_length=48", "--do_train_and_eval", "--train_batch_size=4",
+        "--num_train_epochs=6", "--learning_rate=5e-3", "--save_checkpoints_steps=6", "--warmup_proportion=0"])
+    assert losses_fall(out)
+    assert (out / "label_list.txt").read_text().split() == PEOPLES_DAILY_LABELS
+    results = dict(line.split(" = ") for line in (out / "eval_results.txt").read_text().splitlines())
+    for key in ("entity_precision", "entity_recall", "entity_f1", "token_precision", "token_recall", "token_f1"):
+        assert key in results
+    # dev_predictions.txt is CoNLL: `char gold predicted`, and recomputes the reported entity F1
+    dev = read_sentences(data_dir / "dev.txt")
+    written = [[line.split(" ") for line in block.splitlines()]
+               for block in (out / "dev_predictions.txt").read_text(encoding="utf-8").split("\n\n")]
+    assert [[(c, g) for c, g, _ in s] for s in written] == [list(zip(s.chars, s.tags)) for s in dev]
+    recomputed = entity_level_metrics([[g for _, g, _ in s] for s in written], [[p for _, _, p in s] for s in written])
+    assert recomputed["f1"] == pytest.approx(float(results["entity_f1"]))
+    # the SavedModel's tags give the test predictions the run wrote
+    test = read_sentences(data_dir / "test.txt")
+    features = convert_sentences(test, PEOPLES_DAILY_LABELS, 48, FullTokenizer(str(vocab_file)))
+    tags = serve(out / "export", features_to_arrays(features, ("input_ids", "input_mask", "segment_ids")))["tags"]
+    written_test = [[line.split(" ")[2] for line in block.splitlines()]
+                    for block in (out / "test_predictions.txt").read_text(encoding="utf-8").split("\n\n")]
+    assert [char_predictions(f, row, PEOPLES_DAILY_LABELS) for f, row in zip(features, tags.numpy())] == written_test
+
+
+def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
+    from data.tasks.pipeline import features_to_arrays
+    from data.tasks.reading import convert_examples, read_examples
+    from data.tokenization import FullTokenizer
+    from evaluation import cmrc2018
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for split, count in (("train", 2), ("dev", 1)):
+        dataset = json.loads((shared_dir / "data" / "cmrc2018" / f"cmrc2018_{split}.json").read_text(encoding="utf-8"))
+        dataset["data"] = dataset["data"][:count]
+        (data_dir / f"cmrc2018_{split}.json").write_text(json.dumps(dataset, ensure_ascii=False), encoding="utf-8")
+    out = tmp_path / "out"
+    run_script(repo_dir, "run_reading.py", common_args(fixtures_dir, vocab_file, data_dir, out) + [
+        "--task_name=cmrc2018", "--max_seq_length=128", "--doc_stride=64", "--do_train", "--do_eval",
+        "--do_predict", "--train_batch_size=8", "--num_train_epochs=2", "--learning_rate=3e-3",
+        "--save_checkpoints_steps=100", "--n_best_size=5"])
+    assert losses_fall(out)
+    dev = json.loads((data_dir / "cmrc2018_dev.json").read_text(encoding="utf-8"))
+    contexts = {qa["id"]: p["context"] for a in dev["data"] for p in a["paragraphs"] for qa in p["qas"]}
+    predictions = json.loads((out / "predictions.json").read_text(encoding="utf-8"))
+    assert set(predictions) == set(contexts)
+    assert all(text and text in contexts[qid] for qid, text in predictions.items())
+    nbest = json.loads((out / "nbest_predictions.json").read_text(encoding="utf-8"))
+    assert all(1 <= len(nbest[q]) <= 5 and nbest[q][0]["text"] == predictions[q] for q in predictions)
+    eval_text = (out / "eval_results.txt").read_text()
+    assert list(json.loads(eval_text)) == ["AVERAGE", "F1", "EM", "TOTAL", "SKIP"]
+    assert json.loads(eval_text) == cmrc2018.evaluate(dev, predictions, log=None)
+    # the SavedModel's logits equal the in-process ones
+    from modeling.config import NezhaConfig
+    from modeling.task_models import NezhaForSpanExtraction
+    from training import finetune
+
+    model = NezhaForSpanExtraction(NezhaConfig.from_json_file(str(fixtures_dir / "nezha_tiny_lamb" / "bert_config.json")))
+    model.ensure_built()
+    finetune.restore_for_inference(model, str(out), None, prefer_best=False)
+    examples = read_examples(data_dir / "cmrc2018_dev.json", training=False)
+    arrays = features_to_arrays(convert_examples(examples, FullTokenizer(str(vocab_file)), 128, 64, 64, False),
+                                ("input_ids", "input_mask", "segment_ids"))
+    expected = finetune.run_model(model, arrays, 8, ["start_logits", "end_logits"])
+    served = serve(out / "export", arrays)
+    for key in ("start_logits", "end_logits"):
+        np.testing.assert_allclose(served[key].numpy(), expected[key], atol=1e-4)
