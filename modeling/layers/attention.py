@@ -36,10 +36,14 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         self.size_per_head = hidden_size // num_heads
         self.initializer_range = initializer_range
         self.dropout_rate = dropout_rate
-        self.query = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="query")
-        self.key = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="key")
-        self.value = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="value")
+        self.query = self._projection("query")
+        self.key = self._projection("key")
+        self.value = self._projection("value")
         self.dropout = tf.keras.layers.Dropout(dropout_rate)
+
+    def _projection(self, name: str) -> tf.keras.layers.Dense:
+        initializer = truncated_normal(self.initializer_range)
+        return tf.keras.layers.Dense(self.hidden_size, kernel_initializer=initializer, name=name)
 
     def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
         batch, length = tf.shape(x)[0], tf.shape(x)[1]

@@ -38,10 +38,14 @@ class NezhaEmbeddings(tf.keras.layers.Layer):
 
     def build(self, input_shape):
         self.word_embeddings = self.add_weight(
-            "word_embeddings", shape=[self.vocab_size, self.hidden_size], initializer=truncated_normal(self.initializer_range)
+            "word_embeddings",
+            shape=[self.vocab_size, self.hidden_size],
+            initializer=truncated_normal(self.initializer_range),
         )
         self.token_type_embeddings = self.add_weight(
-            "token_type_embeddings", shape=[self.type_vocab_size, self.hidden_size], initializer=truncated_normal(self.initializer_range)
+            "token_type_embeddings",
+            shape=[self.type_vocab_size, self.hidden_size],
+            initializer=truncated_normal(self.initializer_range),
         )
         self.position_embeddings = None
         if not self.use_relative_position:

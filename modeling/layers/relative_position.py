@@ -1,8 +1,10 @@
-"""NEZHA's functional relative positions, computed per distinct clipped distance.
+"""NEZHA's functional relative positions.
 
 For query i and key j the original uses the row r_ij = clip(j - i, -K, K) + K of a fixed sinusoid
 table R [2K+1, d], in two places: the key term q_i . R[r_ij] of the scores and the value term
-sum_j p_ij R[r_ij] of the context. The original materialises R[r_ij] as an [L, L, d] tensor. Here:
+sum_j p_ij R[r_ij] of the context. The original materialises R[r_ij] as an [L, L, d] tensor (once
+per layer, through a one-hot matmul); `RelativePositions` either does the same once per forward
+pass ("dense"), or computes per distinct clipped distance ("per_distance"):
 
 - key term: q . R^T once for the 2K+1 rows ([b, h, L, 2K+1]), then each (i, j) picks its column;
 - value term: the probabilities are summed per clipped distance ([b, h, L, 2K+1]), then @ R.
@@ -135,11 +137,13 @@ class RelativePositions:
     """The relative-position terms for one sequence length, built once per forward pass and shared
     by every layer (the table is fixed and the same for keys and values).
 
-    Two exact ways to compute them:
-    - "dense": gather the table into R[r_ij] ([L, L, d], no batch or head axis) and contract it with
-      einsums. Fastest on CPU without XLA (measured: base layer, seq 128 batch 8 and seq 512 batch 2).
-    - "per_distance": work on the 2K+1 distinct rows (see the module docstring); less memory
-      for long sequences and the faster choice under XLA at seq 512.
+    Two exact ways to compute them (measured on 2 CPU cores, base sizes: 12 heads of 64, K = 64,
+    forward + backward of both terms alone):
+    - "dense" (default): gather the table into R[r_ij] ([L, L, d], no batch or head axis) and
+      contract it with einsums. Without XLA: 10-16 ms at seq 128 x batch 8, 40-43 ms at 512 x 2.
+    - "per_distance": work on the 2K+1 distinct rows (see the module docstring). Without XLA:
+      16-17 ms and 49-67 ms; with XLA it wins at seq 512 (54 ms against 86 ms) and it never holds the
+      [L, L, d] table. Inside whole layers the two were within the noise of a shared machine.
     """
 
     METHODS = ("dense", "per_distance")

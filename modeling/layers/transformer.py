@@ -38,7 +38,9 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.attention = RelativeSelfAttention(
             hidden_size, num_heads, initializer_range, attention_dropout_rate, name="self"
         )
-        self.attention_output = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="output")
+        self.attention_output = tf.keras.layers.Dense(
+            hidden_size, kernel_initializer=truncated_normal(initializer_range), name="output"
+        )
         self.attention_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
         self.attention_layer_norm = LayerNorm(name="attention_LayerNorm")
         self.intermediate = tf.keras.layers.Dense(
@@ -47,7 +49,9 @@ class TransformerBlock(tf.keras.layers.Layer):
             kernel_initializer=truncated_normal(initializer_range),
             name="intermediate",
         )
-        self.output_dense = tf.keras.layers.Dense(hidden_size, kernel_initializer=truncated_normal(initializer_range), name="ffn_output")
+        self.output_dense = tf.keras.layers.Dense(
+            hidden_size, kernel_initializer=truncated_normal(initializer_range), name="ffn_output"
+        )
         self.output_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
         self.output_layer_norm = LayerNorm(name="output_LayerNorm")
 

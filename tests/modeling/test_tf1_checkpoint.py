@@ -54,6 +54,12 @@ def test_save_leaves_only_finished_files_and_a_checkpoint_state(tmp_path):
     assert load_tf1_checkpoint(NezhaModel(tiny_config()), tmp_path).path == str(tmp_path / "model.ckpt")
 
 
+def test_relative_path_and_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    save_tf1_checkpoint(NezhaModel(tiny_config()), "out/model.ckpt")
+    assert load_tf1_checkpoint(NezhaModel(tiny_config()), "out").path.endswith("out/model.ckpt")
+
+
 def test_report_lists_missing_unused_and_ignores_optimizer_state(tmp_path):
     config = tiny_config()
     model = NezhaForPretraining(config)
