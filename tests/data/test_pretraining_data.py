@@ -142,8 +142,20 @@ def test_shard_names():
     assert worker_rng(5, 0, 2).random() != worker_rng(5, 1, 2).random()
 
 
-def test_crc32c_known_values():
+def _bitwise_crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def test_crc32c_known_values_and_every_length():
     assert crc32c_many([b"123456789", b"", b"\x00" * 32]) == [0xE3069283, 0, 0x8A9136AA]
+    rng = random.Random(0)
+    blobs = [bytes(rng.randrange(256) for _ in range(rng.randrange(0, 41))) for _ in range(200)]
+    assert crc32c_many(blobs) == [_bitwise_crc32c(b) for b in blobs]
 
 
 def test_encoder_and_framing_match_tensorflow(tmp_path):
