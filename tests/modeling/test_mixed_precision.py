@@ -7,24 +7,25 @@ from modeling import NezhaForPretraining, pretraining_losses
 from modeling_helpers import random_batch, tiny_config
 
 
-def float32_reference(config, batch):
-    model = NezhaForPretraining(config)
+def float32_reference(config, batch, method):
+    model = NezhaForPretraining(config, relative_attention=method)
     model.ensure_built()
     return model, model(batch)
 
 
+@pytest.mark.parametrize("method", ["dense", "per_distance"])
 @pytest.mark.parametrize(
     "policy, activation_tolerance, loss_tolerance",
     [("mixed_float16", 1e-2, 2e-3), ("mixed_bfloat16", 5e-2, 1e-2)],
 )
-def test_close_to_float32(global_policy, policy, activation_tolerance, loss_tolerance):
+def test_close_to_float32(global_policy, method, policy, activation_tolerance, loss_tolerance):
     config = tiny_config()
     batch = random_batch(config, length=24)
-    reference_model, reference = float32_reference(config, batch)
+    reference_model, reference = float32_reference(config, batch, method)
     reference_losses = pretraining_losses(reference, batch)
 
     global_policy(policy)
-    model = NezhaForPretraining(config)
+    model = NezhaForPretraining(config, relative_attention=method)
     names = model.tf1_variables()
     for name, variable in reference_model.tf1_variables().items():
         names[name].assign(variable)
