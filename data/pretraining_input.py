@@ -76,8 +76,8 @@ def _vocab_check(vocab_size: int):
         largest = tf.reduce_max([tf.reduce_max(features[name]) for name in ID_FEATURES])
         with tf.control_dependencies([tf.debugging.assert_less(
                 largest, vocab_size,
-                message=f"the data holds a token id >= the config's vocab_size {vocab_size}: it was written "
-                        f"with a larger vocabulary; use a config whose vocab_size covers it. Largest id")]):
+                message=f"the data holds a token id >= vocab_size {vocab_size} of the model config: it was "
+                        f"written with a larger vocabulary; use a config whose vocab_size covers it. Largest id:")]):
             return {name: tf.identity(t) for name, t in features.items()}
     return check
 

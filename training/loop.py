@@ -6,6 +6,7 @@ The step runs as one `tf.function` with the dataset's fixed input signature, opt
 its gradient and update parts XLA-compiled.
 """
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
@@ -28,6 +29,14 @@ MetricFn = Callable[[tf.keras.Model, Dict[str, tf.Tensor]], Dict[str, Tuple[tf.T
 # A dataset, or a function of the number of batches already consumed (so that a resumed
 # deterministic run continues exactly where the checkpoint was taken).
 DataSource = Union[tf.data.Dataset, Callable[[int], tf.data.Dataset]]
+
+
+def _readable(message: str) -> str:
+    """A tf.debugging assertion raised inside tf.data: keep its text and the offending value only."""
+    match = re.search(r"assertion failed: \[(.*?)\] \[Condition.*?\[x \(.*?\) = \] \[(.*?)\]", message, re.S)
+    if match:
+        return f"{match.group(1)} {match.group(2)}"
+    return message.splitlines()[0] if message else message
 
 
 class NonFiniteLossError(RuntimeError):
@@ -220,7 +229,7 @@ class Trainer:
             raise InputDataError(f"the training data ran out at step {self.step}: the dataset must repeat "
                                  f"for {self.settings.num_train_steps} steps") from None
         except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as error:
-            raise InputDataError(f"bad training data at step {self.step}: {error.message}") from None
+            raise InputDataError(f"bad training data at step {self.step}: {_readable(error.message)}") from None
 
     def _run_step(self, step_fn, features):
         try:
@@ -240,9 +249,12 @@ class Trainer:
         `data` is a function of that count).
         """
         make_dataset = data if callable(data) else (lambda consumed: data)
-        first = next(iter(make_dataset(0).take(1)), None)
-        if first is None:
-            raise InputDataError("the training dataset is empty")
+        try:
+            first = self._next_batch(iter(make_dataset(0).take(1)))
+        except InputDataError as error:
+            if "ran out" in str(error):
+                raise InputDataError("the training dataset is empty") from None
+            raise
         self.build(first)
         self.resumed_from = self.keeper.restore_latest()
         if self.resumed_from:

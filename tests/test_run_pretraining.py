@@ -1,0 +1,165 @@
+"""run_pretraining.py end to end: flags, bad input, resume after SIGKILL, original records, Horovod."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).parent / "training"))
+from pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
+
+from training.pretraining import PretrainingOptions, run  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+SEQ, PREDS = 16, 4
+
+
+@pytest.fixture
+def small_data(tmp_path):
+    write_records(tmp_path / "a.tfrecord", random_arrays(32, SEQ, PREDS, seed=1))
+    write_records(tmp_path / "b.tfrecord", random_arrays(32, SEQ, PREDS, seed=2))
+    return tmp_path
+
+
+def options(data_dir, **overrides):
+    if "bert_config_file" not in overrides:
+        overrides["bert_config_file"] = tiny_config(data_dir / "config.json")
+    values = dict(input_file=str(data_dir / "*.tfrecord"), output_dir=str(data_dir / "out"), max_seq_length=SEQ,
+                  max_predictions_per_seq=PREDS, do_train=True, train_batch_size=4, learning_rate=1e-2,
+                  num_train_steps=4, num_warmup_steps=1, save_checkpoints_steps=2, log_every=2, deterministic=True)
+    values.update(overrides)
+    return PretrainingOptions(**values)
+
+
+def script(*args, env_extra=None, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", **(env_extra or {}))
+    return subprocess.run([PYTHON, str(REPO / "run_pretraining.py"), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, **kwargs)
+
+
+def flags_of(opts):
+    out = []
+    for name, value in vars(opts).items():
+        if isinstance(value, bool):
+            out.append(f"--{name}" if value else f"--no{name}")
+        elif value is not None and name not in ("seed", "relative_attention"):
+            out.append(f"--{name}={value}")
+    return out
+
+
+def exported(output_dir, step):
+    reader = tf.train.load_checkpoint(str(Path(output_dir) / "export" / f"model.ckpt-{step}"))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+def assert_same_weights(a, b, atol):
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=atol, err_msg=name)
+
+
+# -- whole runs -----------------------------------------------------------------------------
+@pytest.mark.slow
+def test_script_trains_evaluates_and_exports(small_data):
+    opts = options(small_data, do_eval=True, max_eval_steps=3, eval_batch_size=8)
+    result = script(*flags_of(opts))
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = Path(opts.output_dir)
+    assert tf.train.latest_checkpoint(str(out)).endswith("ckpt-4")
+    assert (out / "export" / "bert_config.json").exists()
+    weights = exported(out, 4)
+    assert "bert/encoder/layer_1/attention/self/query/kernel" in weights
+    results = dict(line.split(" = ") for line in (out / "eval_results.txt").read_text().splitlines())
+    assert set(results) >= {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss"}
+    assert 0.0 <= float(results["masked_lm_accuracy"]) <= 1.0
+    assert "step =      4" in result.stderr and "mlm_loss" in result.stderr and "loss_scale" in result.stderr
+
+
+def test_original_generator_records_train(shared_dir, tmp_path):
+    toy = shared_dir / "data" / "pretrain_toy"
+    if not toy.is_dir():
+        pytest.skip(f"{toy} is absent")
+    config = tiny_config(tmp_path / "config.json", vocab=30522, seq=128)
+    summary = run(PretrainingOptions(input_file=f"{toy}/*.tfrecord", output_dir=str(tmp_path / "out"),
+                                     bert_config_file=config, max_seq_length=128, max_predictions_per_seq=20,
+                                     do_train=True, train_batch_size=4, learning_rate=1e-3, num_train_steps=2,
+                                     num_warmup_steps=1, log_every=1))
+    assert summary["train"].step == 2
+    assert np.isfinite(summary["train"].last_scalars["total_loss"])
+
+
+@pytest.mark.slow
+def test_sigkill_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
+    write_records(tmp_path / "a.tfrecord", random_arrays(64, 64, 8, vocab=200, seed=3))
+    steps = 120
+    common = dict(bert_config_file=tiny_config(tmp_path / "config200.json", vocab=200), max_seq_length=64,
+                  max_predictions_per_seq=8, train_batch_size=16, num_train_steps=steps,
+                  save_checkpoints_steps=10, log_every=10, input_file=str(tmp_path / "a.tfrecord"))
+    full = options(tmp_path, output_dir=str(tmp_path / "full"), **common)
+    assert script(*flags_of(full)).returncode == 0
+    killed = options(tmp_path, output_dir=str(tmp_path / "killed"), **common)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    process = subprocess.Popen([PYTHON, str(REPO / "run_pretraining.py"), *flags_of(killed)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and process.poll() is None:
+            latest = tf.train.latest_checkpoint(killed.output_dir)
+            if latest is not None:
+                process.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.02)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    at_kill = int(tf.train.latest_checkpoint(killed.output_dir).rsplit("-", 1)[1])
+    assert at_kill < steps
+    rerun = script(*flags_of(killed))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "resuming from" in rerun.stderr
+    assert_same_weights(exported(full.output_dir, steps), exported(killed.output_dir, steps), atol=1e-6)
+
+
+# -- bad input ------------------------------------------------------------------------------
+def test_no_matching_input_file_is_a_clear_error(small_data):
+    with pytest.raises(ValueError, match=r"no file matches --input_file=.*nothing\*"):
+        run(options(small_data, input_file=str(small_data / "nothing*")))
+
+
+def test_record_lengths_must_match_the_flags(small_data):
+    with pytest.raises(ValueError, match=r"a.tfrecord: record 0 has input_ids of length 16, but --max_seq_length is 32"):
+        run(options(small_data, max_seq_length=32))
+    with pytest.raises(ValueError, match=r"masked_lm_positions of length 4, but --max_predictions_per_seq is 5"):
+        run(options(small_data, max_predictions_per_seq=5))
+
+
+def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(small_data):
+    tiny_config(small_data / "small_vocab.json", vocab=20)
+    with pytest.raises(ValueError, match=r"token id >= vocab_size 20 of the model config.*Largest id: 49"):
+        run(options(small_data, bert_config_file=str(small_data / "small_vocab.json")))
+
+
+def test_nan_loss_stops_naming_the_step_and_last_checkpoint(small_data):
+    with pytest.raises(RuntimeError, match=r"the loss became nan at step \d+; last good checkpoint: .*ckpt-\d+"):
+        run(options(small_data, learning_rate=1e35, num_train_steps=50, save_checkpoints_steps=1))
+
+
+def test_unwritable_output_dir_is_a_clear_error(small_data):
+    (small_data / "blocker").write_text("a file, not a directory")
+    with pytest.raises(RuntimeError, match="output directory .*blocker/out is not writable"):
+        run(options(small_data, output_dir=str(small_data / "blocker" / "out")))
+
+
+@pytest.mark.slow
+def test_script_reports_bad_input_without_a_traceback(small_data):
+    result = script(*flags_of(options(small_data, input_file=str(small_data / "missing*"))))
+    assert result.returncode == 1
+    assert "run_pretraining.py: error: no file matches --input_file" in result.stderr
+    assert "Traceback" not in result.stderr
