@@ -1,6 +1,7 @@
 """Throughput of create_pretraining_data.py with 1 and 2 workers; one JSON object per line on stdout.
 
-Each run is a fresh subprocess (so import and vocabulary loading count, as for a user) and its
+Each configuration runs --repeat times (the fastest is reported, all times are listed: the
+machine is shared). Each run is a fresh subprocess (so import and vocabulary loading count, as for a user) and its
 peak RSS is the largest of the generator's processes (main and workers), from getrusage.
 The reference: the original takes about 12 s (about 3,300 instances/s) for the default config.
 """
@@ -52,14 +53,20 @@ def main():
     parser.add_argument("--dupe_factor", type=int, default=5)
     parser.add_argument("--max_seq_length", type=int, default=128)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts to run")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs per worker count; the fastest is reported (the machine is shared)")
     args = parser.parse_args()
     for path in (args.corpus, args.vocab_file):
         if not Path(path).is_file():
             raise SystemExit(f"benchmark input not found: {path}")
     with tempfile.TemporaryDirectory() as output_dir:
         for workers in (int(w) for w in args.workers.split(",")):
-            result = run_once(args.corpus, args.vocab_file, workers, args.dupe_factor, args.max_seq_length, output_dir)
-            print(json.dumps(result), flush=True)
+            runs = [run_once(args.corpus, args.vocab_file, workers, args.dupe_factor, args.max_seq_length, output_dir)
+                    for _ in range(max(1, args.repeat))]
+            fastest = min(runs, key=lambda r: r["seconds"])
+            fastest["config"]["repeats"] = len(runs)
+            fastest["config"]["all_seconds"] = [r["seconds"] for r in runs]
+            print(json.dumps(fastest), flush=True)
 
 
 if __name__ == "__main__":
