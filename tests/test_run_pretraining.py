@@ -163,3 +163,57 @@ def test_script_reports_bad_input_without_a_traceback(small_data):
     assert result.returncode == 1
     assert "run_pretraining.py: error: no file matches --input_file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- Horovod ------------------------------------------------------------------------------
+def _horovodrun():
+    try:
+        import horovod.tensorflow  # noqa: F401
+    except ImportError as error:
+        pytest.skip(f"horovod is not importable ({error}); scripts/install.sh builds it with Gloo")
+    runner = Path(PYTHON).parent / "horovodrun"
+    if not runner.exists():
+        pytest.skip(f"{runner} is absent: horovod's launcher is needed for this test")
+    return str(runner)
+
+
+@pytest.mark.slow
+@pytest.mark.horovod
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path, accumulation):
+    runner = _horovodrun()
+    b, steps, lr = 2, 3, 1e-2
+    per_update = b * accumulation
+    a = random_arrays(per_update * steps, SEQ, PREDS, seed=5)
+    c = random_arrays(per_update * steps, SEQ, PREDS, seed=6)
+    write_records(tmp_path / "rank0.tfrecord", a)
+    write_records(tmp_path / "rank1.tfrecord", c)
+    # One process sees, micro-batch by micro-batch, what the two ranks see together.
+    merged = {name: np.concatenate([np.concatenate([a[name][i:i + b], c[name][i:i + b]])
+                                    for i in range(0, per_update * steps, b)]) for name in a}
+    write_records(tmp_path / "single.tfrecord", merged)
+    config = tiny_config(tmp_path / "config.json")
+    common = dict(bert_config_file=config, num_train_steps=steps, save_checkpoints_steps=steps,
+                  num_accumulation_steps=accumulation, num_warmup_steps=1)
+    two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
+                  train_batch_size=b, learning_rate=lr, horovod=True, **common)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON,
+                             str(REPO / "run_pretraining.py"), *flags_of(two)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    # Horovod multiplies the learning rate by the 2 processes: the single run uses 2 x lr itself.
+    one = options(tmp_path, input_file=str(tmp_path / "single.tfrecord"), output_dir=str(tmp_path / "one"),
+                  train_batch_size=2 * b, learning_rate=2 * lr, **common)
+    single = script(*flags_of(one))
+    assert single.returncode == 0, single.stderr[-3000:]
+    two_weights, one_weights = exported(two.output_dir, steps), exported(one.output_dir, steps)
+    assert_same_weights(two_weights, one_weights, atol=1e-5)
+    assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only rank 0 writes summaries"
+
+
+def test_fewer_files_than_processes_is_a_clear_error(small_data):
+    from data.pretraining_input import pretraining_dataset
+    with pytest.raises(ValueError, match="2 input file.* for 3 processes"):
+        pretraining_dataset([str(small_data / "a.tfrecord"), str(small_data / "b.tfrecord")], 4, SEQ, PREDS,
+                            num_shards=3, shard_index=0)
