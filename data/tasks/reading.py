@@ -12,10 +12,10 @@ import dataclasses
 import json
 import logging
 import math
-import unicodedata
 from typing import Dict, List, Optional, Tuple
 
 from data.tasks.errors import DataError, log_skipped, require_file
+from data.tokenization import is_cjk_char, is_punctuation
 
 logger = logging.getLogger(__name__)
 
@@ -54,20 +54,6 @@ class ReadingFeatures:
     end_position: int = 0
 
 
-def _is_cjk(char):
-    cp = ord(char)
-    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF
-            or 0x2A700 <= cp <= 0x2B73F or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF
-            or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
-
-
-def _is_punctuation(char):
-    cp = ord(char)
-    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
-        return True
-    return unicodedata.category(char).startswith("P")
-
-
 def _is_space(char):
     return char.isspace() or ord(char) in (0x202F, 0x200B, 0xFEFF)
 
@@ -77,7 +63,7 @@ def split_words(context):
     characters in runs delimited by whitespace."""
     words, run_start = [], None
     for i, char in enumerate(context):
-        alone = _is_cjk(char) or _is_punctuation(char)
+        alone = is_cjk_char(char) or is_punctuation(char)
         if _is_space(char) or alone:
             if run_start is not None:
                 words.append(Word(context[run_start:i], run_start, i))
