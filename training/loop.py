@@ -14,9 +14,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from modeling.optimizers import clip_by_global_norm
+from modeling.optimizers import clip_factor
 from modeling.optimizers.base import dense_gradient
-from modeling.optimizers.clipping import all_finite
 
 from .checkpointing import CheckpointKeeper, ensure_writable_dir
 from .distributed import Distributed
@@ -165,20 +164,25 @@ class Trainer:
         metrics = {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
         return loss, metrics, grads
 
-    def _apply(self, grads):
+    def _apply(self, grads, divisor: float = 1.0):
+        """Unscale (loss scale, and `divisor` for sums over micro-batches), clip and apply, in one pass.
+
+        The gradients are multiplied by one scalar inside the optimizer's per-variable update, so
+        no unscaled or clipped copy of all gradients is ever materialised.
+        """
         pairs = [(g, v) for g, v in zip(grads, self._variables) if g is not None]
         grads = [g for g, _ in pairs]
+        prescale = None
         if self.loss_scale is not None:
-            inverse = 1.0 / self.loss_scale.scale
-            grads = [g * inverse for g in grads]
-        finite = all_finite(grads)
-        clipped, _ = clip_by_global_norm(grads, self.settings.clip_norm, finite)
-        updates = list(zip(clipped, [v for _, v in pairs]))
+            prescale = 1.0 / (self.loss_scale.scale * divisor)
+        elif divisor != 1.0:
+            prescale = tf.constant(1.0 / divisor, tf.float32)
+        factor, finite = clip_factor(grads, self.settings.clip_norm, prescale=prescale)
         if self.loss_scale is None:
-            lr = self.optimizer.apply_gradients(updates)
+            lr = self.optimizer.apply_gradients(pairs, grad_scale=factor)
         else:
             # An overflowing step changes no weight, no slot and no step counter.
-            lr = tf.cond(finite, lambda: self.optimizer.apply_gradients(updates),
+            lr = tf.cond(finite, lambda: self.optimizer.apply_gradients(pairs, grad_scale=factor),
                          lambda: self.optimizer.current_learning_rate())
             self.loss_scale.update(finite)
         return lr, finite
@@ -191,16 +195,18 @@ class Trainer:
 
         def finish(loss, metrics, grads):
             if self.accumulators:
-                total = [None if g is None else (a + g) * (1.0 / k) for a, g in zip(self.accumulators, grads)]
-                for a in self.accumulators:
-                    a.assign(tf.zeros_like(a))
+                # the 1/k of the average is applied with the clipping factor, not as a copy
+                total = [None if g is None else a + g for a, g in zip(self.accumulators, grads)]
+                with tf.control_dependencies([t for t in total if t is not None]):
+                    for a in self.accumulators:
+                        a.assign(tf.zeros_like(a))
                 grads = total
             present = [i for i, g in enumerate(grads) if g is not None]
             reduced = self.distributed.allreduce_gradients([grads[i] for i in present])
             grads = list(grads)
             for i, g in zip(present, reduced):
                 grads[i] = g
-            lr, finite = apply(grads)
+            lr, finite = apply(grads, float(k))
             scale = self.loss_scale.scale if self.loss_scale is not None else tf.constant(1.0)
             return {"loss": loss, "metrics": metrics, "learning_rate": lr, "finite": finite,
                     "loss_scale": tf.identity(scale)}

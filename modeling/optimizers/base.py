@@ -37,8 +37,12 @@ class DecoupledWeightDecayOptimizer(tf.Module):
                  epsilon: float = 1e-6,
                  exclude_from_weight_decay: Sequence[str] = DEFAULT_EXCLUDE,
                  name_of: Optional[Callable[[tf.Variable], str]] = None,
-                 name: str = "optimizer"):
+                 name: str = "optimizer", fuse_updates: bool = True):
         super().__init__(name=name)
+        # Each variable's update is one XLA-fused loop (compiled once per shape): no full-size
+        # temporaries for m-hat, v-hat, the ratio's terms, ...; fewer passes over memory.
+        self.fuse_updates = fuse_updates
+        self._fused_update = tf.function(self._scaled_update, jit_compile=True)
         self.learning_rate = learning_rate
         self.weight_decay_rate = float(weight_decay_rate)
         self.beta_1 = float(beta_1)
@@ -86,22 +90,38 @@ class DecoupledWeightDecayOptimizer(tf.Module):
             return tf.cast(self.learning_rate(n), tf.float32)
         return tf.constant(self.learning_rate, tf.float32)
 
-    def apply_gradients(self, grads_and_vars: Sequence[Tuple[tf.Tensor, tf.Variable]]) -> tf.Tensor:
-        """Applies one update; returns the learning rate it used."""
+    def apply_gradients(self, grads_and_vars: Sequence[Tuple[tf.Tensor, tf.Variable]],
+                        grad_scale: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """Applies one update; returns the learning rate it used.
+
+        `grad_scale` (a scalar: clipping factor, loss-scale and averaging divisors) multiplies each
+        gradient just before its variable's update, so no scaled copy of all gradients is ever held.
+        """
         grads_and_vars = [(g, v) for g, v in grads_and_vars if g is not None]
         if not self.built:
             self.build([v for _, v in grads_and_vars])
         update_number = self.iterations + 1
         lr = self.current_learning_rate(update_number)
         t = tf.cast(update_number, tf.float32)
-        updates = []
+        # One variable at a time: run concurrently, the full-size temporaries of every variable's
+        # update would be alive together (several times the model's size, the largest memory cost
+        # of a step); in sequence only one variable's are. Each update is memory-bound and uses
+        # all cores on its own, so little speed is lost.
+        previous = []
         for grad, variable in grads_and_vars:
             index = self._plan.index_of[variable.ref()]
-            updates.append(self._apply_one(dense_gradient(grad), variable, self.m_slots[index],
-                                           self.v_slots[index], self._plan.decays[index], lr, t))
-        with tf.control_dependencies(updates):
+            with tf.control_dependencies(previous):
+                scale = tf.constant(1.0) if grad_scale is None else grad_scale
+                update = self._fused_update if self.fuse_updates else self._scaled_update
+                previous = [update(dense_gradient(grad), scale, variable, self.m_slots[index],
+                                   self.v_slots[index], self._plan.decays[index], lr, t)]
+        with tf.control_dependencies(previous):
             self.iterations.assign_add(1)
         return lr
+
+    def _scaled_update(self, grad, scale, variable, m, v, decay: bool, lr, t):
+        self._apply_one(grad * scale, variable, m, v, decay, lr, t)
+        return tf.constant(True)  # a tensor to order the next variable's update after this one
 
     def _apply_one(self, grad, variable, m, v, decay: bool, lr, t):
         raise NotImplementedError

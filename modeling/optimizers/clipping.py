@@ -1,5 +1,5 @@
 """The original's gradient clipping: global norm 1.0, and norm 1.0 itself when a gradient is non-finite."""
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -24,3 +24,23 @@ def clip_by_global_norm(grads: Sequence[tf.Tensor], clip_norm: float = 1.0,
     use_norm = tf.where(finite, norm, tf.constant(1.0, norm.dtype))
     clipped, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=use_norm)
     return clipped, finite
+
+
+def clip_factor(grads: Sequence[tf.Tensor], clip_norm: float = 1.0, finite: tf.Tensor = None,
+                prescale: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """The scalar that clip_by_global_norm would multiply (prescale * grads) by, without making copies.
+
+    Returns (factor, finite); the factor includes `prescale` (e.g. 1/loss_scale), so the clipped
+    gradients are `g * factor`. Same arithmetic as tf.clip_by_global_norm with use_norm.
+    """
+    grads = [dense_gradient(g) for g in grads]
+    if finite is None:
+        finite = all_finite(grads)
+    norm = tf.linalg.global_norm(grads)
+    if prescale is not None:
+        norm = norm * prescale
+    use_norm = tf.where(finite, norm, tf.constant(1.0, norm.dtype))
+    factor = clip_norm * tf.minimum(1.0 / use_norm, 1.0 / clip_norm)
+    if prescale is not None:
+        factor = factor * prescale
+    return factor, finite
