@@ -1,0 +1,91 @@
+"""NEZHA-base throughput on synthetic data: the training step and the forward pass; one JSON line per case.
+
+train: the loop's own compiled update (Trainer.run_update: LAMB, MLM + NSP, 20 predictions,
+global-norm clipping), as run_pretraining.py runs it. forward: the pretraining model called with
+training=False in one tf.function of fixed input signature. Each at seq 128 x batch 8 and seq
+512 x batch 2, with and without XLA (jit_compile). Run alone, each case is its own subprocess so
+its peak RSS is its own; run_all.py does the same.
+"""
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from absl import app, flags
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from nezha_setup import NEZHA_BASE, PREDICTIONS, make_trainer, synthetic_batch  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("case", None, "mode,seq,batch,xla (mode train or forward, xla 0/1): run one case in this "
+                                  "process. Without it every case runs, each in a subprocess.")
+flags.DEFINE_integer("warmup", 2, "Untimed calls per case (tracing, compilation, first allocations).")
+flags.DEFINE_integer("steps", 3, "Timed calls per case; the rate is from the median call.")
+flags.DEFINE_enum("relative_attention", "per_distance", ["dense", "per_distance"],
+                  "How the relative-position terms are computed (run_pretraining.py uses per_distance).")
+
+SHAPES = [(128, 8), (512, 2)]
+CASES = [(mode, seq, batch, xla) for mode in ("train", "forward") for seq, batch in SHAPES for xla in (False, True)]
+
+
+def train_seconds(features, xla, warmup, steps, relative_attention):
+    with tempfile.TemporaryDirectory() as output_dir:
+        trainer = make_trainer(NEZHA_BASE, features, xla, output_dir, relative_attention)
+        return common.time_calls(lambda: trainer.run_update([features]), warmup, steps)
+
+
+def forward_seconds(features, xla, warmup, steps, relative_attention):
+    import tensorflow as tf
+    from modeling import NezhaConfig, NezhaForPretraining
+
+    model = NezhaForPretraining(NezhaConfig.from_dict(NEZHA_BASE), relative_attention=relative_attention)
+    model.ensure_built()
+    signature = {name: tf.TensorSpec(t.shape, t.dtype) for name, t in features.items()}
+
+    @tf.function(input_signature=[signature], jit_compile=xla)
+    def forward(batch):
+        outputs = model(batch, training=False)
+        return outputs["mlm_log_probs"], outputs["nsp_log_probs"]
+
+    return common.time_calls(lambda: [t.numpy() for t in forward(features)], warmup, steps)
+
+
+def run_case(mode, seq, batch, xla, warmup, steps, relative_attention):
+    common.quiet_tensorflow()
+    features = synthetic_batch(seq, batch, NEZHA_BASE["vocab_size"])
+    measure = train_seconds if mode == "train" else forward_seconds
+    seconds = measure(features, xla, warmup, steps, relative_attention)
+    config = {"model": "nezha-base", "seq": seq, "batch": batch, "xla": xla,
+              "relative_attention": relative_attention}
+    if mode == "train":
+        config.update(optimizer="lamb", predictions=PREDICTIONS, losses="mlm+nsp")
+    return common.record(f"{mode}_{seq}x{batch}" + ("_xla" if xla else ""), config,
+                         common.timing_fields(seconds, batch, "sequences_per_s"))
+
+
+def case_argument(mode, seq, batch, xla):
+    return f"--case={mode},{seq},{batch},{int(xla)}"
+
+
+def main(argv):
+    del argv
+    if FLAGS.case:
+        mode, seq, batch, xla = FLAGS.case.split(",")
+        if mode not in ("train", "forward"):
+            raise app.UsageError(f"--case: mode must be train or forward, got {mode!r}")
+        common.emit(run_case(mode, int(seq), int(batch), bool(int(xla)), FLAGS.warmup, FLAGS.steps,
+                             FLAGS.relative_attention))
+        return
+    for case in CASES:
+        command = [sys.executable, __file__, case_argument(*case), f"--warmup={FLAGS.warmup}",
+                   f"--steps={FLAGS.steps}", f"--relative_attention={FLAGS.relative_attention}"]
+        completed = subprocess.run(command, capture_output=True, text=True)
+        if completed.returncode != 0:
+            common.emit({"name": case[0], "config": {"case": case}, "error": completed.stderr.strip()[-500:]})
+            continue
+        print(completed.stdout.strip().splitlines()[-1], flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
