@@ -3,6 +3,10 @@ NEZHA_BASE = {"vocab_size": 21128, "hidden_size": 768, "num_hidden_layers": 12, 
               "intermediate_size": 3072, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
               "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 512, "type_vocab_size": 2,
               "initializer_range": 0.02, "use_relative_position": True}
+# For smoke tests of the suite's format only (its numbers mean nothing).
+TINY_NEZHA = dict(NEZHA_BASE, vocab_size=200, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                  intermediate_size=64)
+MODELS = {"nezha-base": NEZHA_BASE, "tiny": TINY_NEZHA}
 PREDICTIONS = 20
 
 

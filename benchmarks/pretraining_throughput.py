@@ -15,7 +15,7 @@ from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from nezha_setup import NEZHA_BASE, PREDICTIONS, make_trainer, synthetic_batch  # noqa: E402
+from nezha_setup import MODELS, PREDICTIONS, make_trainer, synthetic_batch  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("case", None, "mode,seq,batch,xla (mode train or forward, xla 0/1): run one case in this "
@@ -24,22 +24,23 @@ flags.DEFINE_integer("warmup", 2, "Untimed calls per case (tracing, compilation,
 flags.DEFINE_integer("steps", 3, "Timed calls per case; the rate is from the median call.")
 flags.DEFINE_enum("relative_attention", "per_distance", ["dense", "per_distance"],
                   "How the relative-position terms are computed (run_pretraining.py uses per_distance).")
+flags.DEFINE_enum("model", "nezha-base", list(MODELS), "Model size; tiny only checks the output format.")
 
 SHAPES = [(128, 8), (512, 2)]
 CASES = [(mode, seq, batch, xla) for mode in ("train", "forward") for seq, batch in SHAPES for xla in (False, True)]
 
 
-def train_seconds(features, xla, warmup, steps, relative_attention):
+def train_seconds(model_config, features, xla, warmup, steps, relative_attention):
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer = make_trainer(NEZHA_BASE, features, xla, output_dir, relative_attention)
+        trainer = make_trainer(model_config, features, xla, output_dir, relative_attention)
         return common.time_calls(lambda: trainer.run_update([features]), warmup, steps)
 
 
-def forward_seconds(features, xla, warmup, steps, relative_attention):
+def forward_seconds(model_config, features, xla, warmup, steps, relative_attention):
     import tensorflow as tf
     from modeling import NezhaConfig, NezhaForPretraining
 
-    model = NezhaForPretraining(NezhaConfig.from_dict(NEZHA_BASE), relative_attention=relative_attention)
+    model = NezhaForPretraining(NezhaConfig.from_dict(model_config), relative_attention=relative_attention)
     model.ensure_built()
     signature = {name: tf.TensorSpec(t.shape, t.dtype) for name, t in features.items()}
 
@@ -51,12 +52,12 @@ def forward_seconds(features, xla, warmup, steps, relative_attention):
     return common.time_calls(lambda: [t.numpy() for t in forward(features)], warmup, steps)
 
 
-def run_case(mode, seq, batch, xla, warmup, steps, relative_attention):
+def run_case(model, mode, seq, batch, xla, warmup, steps, relative_attention):
     common.quiet_tensorflow()
-    features = synthetic_batch(seq, batch, NEZHA_BASE["vocab_size"])
+    features = synthetic_batch(seq, batch, MODELS[model]["vocab_size"])
     measure = train_seconds if mode == "train" else forward_seconds
-    seconds = measure(features, xla, warmup, steps, relative_attention)
-    config = {"model": "nezha-base", "seq": seq, "batch": batch, "xla": xla,
+    seconds = measure(MODELS[model], features, xla, warmup, steps, relative_attention)
+    config = {"model": model, "seq": seq, "batch": batch, "xla": xla,
               "relative_attention": relative_attention}
     if mode == "train":
         config.update(optimizer="lamb", predictions=PREDICTIONS, losses="mlm+nsp")
@@ -74,12 +75,13 @@ def main(argv):
         mode, seq, batch, xla = FLAGS.case.split(",")
         if mode not in ("train", "forward"):
             raise app.UsageError(f"--case: mode must be train or forward, got {mode!r}")
-        common.emit(run_case(mode, int(seq), int(batch), bool(int(xla)), FLAGS.warmup, FLAGS.steps,
+        common.emit(run_case(FLAGS.model, mode, int(seq), int(batch), bool(int(xla)), FLAGS.warmup, FLAGS.steps,
                              FLAGS.relative_attention))
         return
     for case in CASES:
         command = [sys.executable, __file__, case_argument(*case), f"--warmup={FLAGS.warmup}",
-                   f"--steps={FLAGS.steps}", f"--relative_attention={FLAGS.relative_attention}"]
+                   f"--steps={FLAGS.steps}", f"--relative_attention={FLAGS.relative_attention}",
+                   f"--model={FLAGS.model}"]
         completed = subprocess.run(command, capture_output=True, text=True)
         if completed.returncode != 0:
             common.emit({"name": case[0], "config": {"case": case}, "error": completed.stderr.strip()[-500:]})

@@ -1,0 +1,49 @@
+"""The benchmark suite's output format on micro configurations (no timing is asserted: the machine is shared)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+COMMON_FIELDS = ("name", "config", "peak_rss_mb", "matmul_gflops")
+
+
+def run_json_lines(repo_dir, *arguments):
+    completed = subprocess.run([sys.executable, *arguments], cwd=repo_dir, capture_output=True, text=True,
+                               timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    lines = [line for line in completed.stdout.splitlines() if line.strip()]
+    return [json.loads(line) for line in lines]
+
+
+def assert_case_format(result, rate_field):
+    for field in COMMON_FIELDS:
+        assert field in result, f"{field} missing from {result}"
+    assert isinstance(result["config"], dict)
+    assert result[rate_field] > 0
+    assert result["peak_rss_mb"] > 0 and result["matmul_gflops"] > 0
+
+
+@pytest.mark.parametrize("mode", ["train", "forward"])
+def test_model_case_prints_one_json_line(repo_dir, mode):
+    (result,) = run_json_lines(repo_dir, "benchmarks/pretraining_throughput.py", f"--case={mode},32,2,0",
+                               "--model=tiny", "--warmup=1", "--steps=2")
+    assert_case_format(result, "sequences_per_s")
+    assert result["name"] == f"{mode}_32x2"
+    assert result["config"]["model"] == "tiny" and result["config"]["seq"] == 32
+    assert result["timed_calls"] == 2
+
+
+def test_input_pipeline_case(repo_dir, shared_dir):
+    (result,) = run_json_lines(repo_dir, "benchmarks/input_pipeline.py", "--seconds=0.3", "--batch_size=4")
+    assert_case_format(result, "records_per_s")
+    assert result["batches"] > 0
+
+
+def test_run_all_reports_a_stopped_case_instead_of_hanging(repo_dir, shared_dir, tmp_path):
+    output = tmp_path / "results.jsonl"
+    results = run_json_lines(repo_dir, "benchmarks/run_all.py", "--only=create_pretraining_data_2",
+                             "--quick", "--case_timeout_s=0.5", f"--output={output}")
+    assert [r["name"] for r in results] == ["create_pretraining_data_2_workers"]
+    assert "stopped after" in results[0]["skipped"]
+    assert [json.loads(line) for line in output.read_text().splitlines()] == results
