@@ -4,75 +4,14 @@ Outputs in --output_dir: eval_results.txt (accuracy, loss, per-class precision/r
 test_results.tsv (class probabilities per test example), checkpoints (and best/ with
 --do_train_and_eval); --export_dir: a SavedModel returning `probabilities`.
 """
-import os
 
-import numpy as np
 from absl import app, flags
 
-from data.tasks.classification import ClassificationData, convert_examples
-from data.tasks.pipeline import features_to_arrays
-from evaluation.classification import classification_metrics
-from modeling.task_models import NezhaForClassification, classification_loss
 from training import finetune
+from training.tasks.classification import ClassificationTask
 
 FLAGS = flags.FLAGS
 finetune.define_common_flags()
-
-FEATURE_FIELDS = ("input_ids", "input_mask", "segment_ids", "label_id")
-
-
-class ClassificationTask(finetune.FineTuneTask):
-    main_metric = "accuracy"
-    serving_outputs = ("probabilities",)
-
-    def __init__(self, flags_values):
-        self.flags = flags_values
-        self.data = ClassificationData(flags_values.task_name, flags_values.data_dir)
-        self.tokenizer = finetune.make_tokenizer_from_flags(flags_values)
-        self._arrays = {}
-
-    def arrays(self, split):
-        if split not in self._arrays:
-            features = convert_examples(self.data.examples(split), self.data.labels, self.flags.max_seq_length,
-                                        self.tokenizer)
-            self._arrays[split] = features_to_arrays(features, FEATURE_FIELDS)
-        return self._arrays[split]
-
-    def build_model(self, config):
-        return NezhaForClassification(config, num_labels=len(self.data.labels))
-
-    def train_arrays(self):
-        return self.arrays("train")
-
-    def loss_fn(self, model, features, training):
-        loss = classification_loss(model(features, training=training), features["label_id"])
-        return loss, {}
-
-    def evaluate(self, model):
-        arrays = self.arrays("dev")
-        outputs = finetune.run_model(model, arrays, self.flags.eval_batch_size, ["probabilities"])
-        probabilities = outputs["probabilities"].astype(np.float64)
-        gold = arrays["label_id"]
-        loss = float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(gold)), gold], 1e-30))))
-        metrics = classification_metrics(gold, probabilities.argmax(-1), self.data.labels)
-        return {"accuracy": metrics["accuracy"], "loss": loss, "macro_f1": metrics["macro_f1"],
-                "per_class": metrics["per_class"], "num_examples": int(len(gold))}
-
-    def write_eval_results(self, results, output_dir):
-        lines = {"eval_accuracy": results["accuracy"], "eval_loss": results["loss"],
-                 "eval_macro_f1": results["macro_f1"], "num_examples": results["num_examples"]}
-        for label, metric in results["per_class"].items():
-            for name in ("precision", "recall", "f1"):
-                lines[f"{name}_{label}"] = metric[name]
-        finetune.write_text(os.path.join(output_dir, "eval_results.txt"), finetune.format_key_values(lines))
-
-    def has_test_data(self):
-        return os.path.isfile(self.data.path("test"))
-
-    def predict(self, model, output_dir):
-        outputs = finetune.run_model(model, self.arrays("test"), self.flags.predict_batch_size, ["probabilities"])
-        text = "".join("\t".join(str(float(p)) for p in row) + "\n" for row in outputs["probabilities"])
-        finetune.write_text(os.path.join(output_dir, "test_results.tsv"), text)
 
 
 def main(_):

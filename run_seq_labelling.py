@@ -6,90 +6,15 @@ token-level P/R/F1), dev_predictions.txt and test_predictions.txt in CoNLL form
 --do_train_and_eval); --export_dir: a SavedModel returning per-token label ids `tags`
 (ids index label_list.txt from 1; 0 is padding).
 """
-import os
 
 from absl import app, flags
 
-from data.tasks.ner import LABEL_LIST_FILE, NerData, char_predictions, convert_sentences
-from data.tasks.pipeline import features_to_arrays
-from evaluation.ner import entity_level_metrics, token_level_metrics
-from modeling.task_models import NezhaForTokenTagging, tagging_loss
 from training import finetune
+from training.tasks.ner import NerTask
 
 FLAGS = flags.FLAGS
 finetune.define_common_flags()
 flags.DEFINE_bool("use_crf", False, "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
-
-FEATURE_FIELDS = ("input_ids", "input_mask", "segment_ids", "label_ids")
-
-
-class NerTask(finetune.FineTuneTask):
-    main_metric = "entity_f1"
-    serving_outputs = ("tags",)
-
-    def __init__(self, flags_values):
-        self.flags = flags_values
-        self.data = NerData(flags_values.data_dir, flags_values.output_dir)
-        self.tokenizer = finetune.make_tokenizer_from_flags(flags_values)
-        self._splits = {}
-        self._last_dev_tags = None
-
-    def split(self, name):
-        """(sentences, features, arrays) of one split, converted once."""
-        if name not in self._splits:
-            sentences = self.data.sentences(name)
-            features = convert_sentences(sentences, self.data.labels, self.flags.max_seq_length, self.tokenizer,
-                                         source=self.data.path(name))
-            self._splits[name] = (sentences, features, features_to_arrays(features, FEATURE_FIELDS))
-        return self._splits[name]
-
-    def build_model(self, config):
-        # + 1: id 0 is padding
-        return NezhaForTokenTagging(config, num_labels=len(self.data.labels) + 1, use_crf=self.flags.use_crf)
-
-    def train_arrays(self):
-        finetune.write_text(os.path.join(self.flags.output_dir, LABEL_LIST_FILE), "\n".join(self.data.labels) + "\n")
-        return self.split("train")[2]
-
-    def loss_fn(self, model, features, training):
-        outputs = model(features, training=training)
-        return tagging_loss(model, outputs, features["label_ids"], features["input_mask"]), {}
-
-    def _predict_chars(self, model, name, batch_size):
-        sentences, features, arrays = self.split(name)
-        tags = finetune.run_model(model, arrays, batch_size, ["tags"])["tags"]
-        predicted = [char_predictions(f, row, self.data.labels) for f, row in zip(features, tags)]
-        return sentences, arrays, tags, predicted
-
-    def evaluate(self, model):
-        sentences, arrays, tags, predicted = self._predict_chars(model, "dev", self.flags.eval_batch_size)
-        self._last_dev_tags = predicted
-        entity = entity_level_metrics([s.tags for s in sentences], predicted)
-        token = token_level_metrics(arrays["label_ids"], tags, arrays["input_mask"], self.data.labels)
-        results = {"entity_precision": entity["precision"], "entity_recall": entity["recall"],
-                   "entity_f1": entity["f1"], "token_precision": token["precision"],
-                   "token_recall": token["recall"], "token_f1": token["f1"]}
-        for entity_type, metric in entity["per_type"].items():
-            for name in ("precision", "recall", "f1"):
-                results[f"{entity_type}_{name}"] = metric[name]
-        return results
-
-    def write_eval_results(self, results, output_dir):
-        finetune.write_text(os.path.join(output_dir, "eval_results.txt"), finetune.format_key_values(results))
-        self._write_conll(os.path.join(output_dir, "dev_predictions.txt"), self.split("dev")[0], self._last_dev_tags)
-
-    def has_test_data(self):
-        return os.path.isfile(self.data.path("test"))
-
-    def predict(self, model, output_dir):
-        sentences, _, _, predicted = self._predict_chars(model, "test", self.flags.predict_batch_size)
-        self._write_conll(os.path.join(output_dir, "test_predictions.txt"), sentences, predicted)
-
-    @staticmethod
-    def _write_conll(path, sentences, predicted):
-        blocks = ["".join(f"{c} {g} {p}\n" for c, g, p in zip(s.chars, s.tags, tags))
-                  for s, tags in zip(sentences, predicted)]
-        finetune.write_text(path, "\n".join(blocks))
 
 
 def main(_):

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
-import numpy as np
 import tensorflow as tf
 from absl import logging
 
