@@ -4,6 +4,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from modeling.checkpoint import load_tf1_checkpoint, resolve_checkpoint_prefix
+
 
 class CheckpointError(RuntimeError):
     pass
@@ -53,32 +55,37 @@ class CheckpointKeeper:
         return path
 
 
-def is_tf1_checkpoint(path: str) -> bool:
-    """An original (TF1 name-based) checkpoint has no object graph; ours do."""
+def _variable_names(path: str):
     try:
-        names = {name for name, _ in tf.train.list_variables(path)}
+        return [name for name, _ in tf.train.list_variables(path)]
     except (tf.errors.OpError, ValueError) as error:
         raise CheckpointError(f"cannot read checkpoint {path}: {getattr(error, 'message', error)}") from None
-    return "_CHECKPOINTABLE_OBJECT_GRAPH" not in names
 
 
-def resolve_checkpoint_path(path: str) -> str:
-    """Accepts a checkpoint prefix or a directory holding a `checkpoint` state file."""
-    if tf.io.gfile.isdir(path):
-        latest = tf.train.latest_checkpoint(path)
-        if latest is None:
-            raise CheckpointError(f"no checkpoint found in directory {path}")
-        return latest
-    if not tf.io.gfile.exists(path + ".index"):
-        raise CheckpointError(f"checkpoint {path} not found (no {path}.index)")
-    return path
+def is_tf1_checkpoint(path: str) -> bool:
+    """An original (TF1 name-based) checkpoint has no object graph; ours do."""
+    return "_CHECKPOINTABLE_OBJECT_GRAPH" not in _variable_names(path)
+
+
+def _saved_encoder_variables(path: str) -> int:
+    """How many encoder variables one of our checkpoints holds (optimizer slots not counted)."""
+    return sum(1 for name in _variable_names(path)
+               if name.startswith("model/encoder/") and name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")
+               and ".OPTIMIZER_SLOT" not in name)
 
 
 def load_initial_weights(model: tf.keras.Model, path: str):
-    """Loads an original TF1 checkpoint (by TF1 names) or one of ours (model weights only)."""
-    path = resolve_checkpoint_path(path)
+    """Loads an original TF1 checkpoint (by TF1 names, returning its LoadReport) or one of ours
+    (by object graph: the whole model where it matches, and at least the whole encoder)."""
+    path = resolve_checkpoint_prefix(path)
     if is_tf1_checkpoint(path):
-        from modeling import load_tf1_checkpoint
         return load_tf1_checkpoint(model, path)
+    encoder = getattr(model, "encoder", None)
+    if encoder is not None:
+        # Another task's checkpoint may lack this model's head, but it must supply the whole encoder.
+        saved = _saved_encoder_variables(path)
+        if saved != len(encoder.variables):
+            raise CheckpointError(f"checkpoint {path} does not hold this model's encoder: it has {saved} encoder "
+                                  f"variables, the model {len(encoder.variables)} (another model or config?)")
     tf.train.Checkpoint(model=model).restore(path).expect_partial()
     return None

@@ -1,0 +1,55 @@
+"""--init_checkpoint accepts one of our own TF2 checkpoints as well as an original TF1 one."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from modeling import NezhaConfig, NezhaForPretraining
+from modeling.task_models import NezhaForClassification
+from training.checkpointing import CheckpointError, load_initial_weights
+
+CONFIG = NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=32, max_relative_position=4)
+
+
+def test_a_pretraining_checkpoint_initialises_a_classifier_encoder(tmp_path):
+    pretrained = NezhaForPretraining(CONFIG)
+    pretrained.ensure_built()
+    prefix = tf.train.Checkpoint(model=pretrained).write(str(tmp_path / "ckpt-1"))
+
+    classifier = NezhaForClassification(CONFIG, num_labels=3)
+    classifier.ensure_built()
+    assert load_initial_weights(classifier, prefix) is None  # restored by object graph, not by TF1 name
+
+    source = pretrained.encoder.tf1_variables()
+    target = classifier.encoder.tf1_variables()
+    assert set(source) == set(target)
+    for name, variable in target.items():
+        np.testing.assert_array_equal(variable.numpy(), source[name].numpy(), err_msg=name)
+
+
+def test_a_checkpoint_sharing_no_variable_is_a_clear_error(tmp_path):
+    unrelated = tf.train.Checkpoint(model=tf.Module())
+    unrelated.model.weights = tf.Variable(tf.zeros([3]))
+    prefix = unrelated.write(str(tmp_path / "other"))
+
+    classifier = NezhaForClassification(CONFIG, num_labels=2)
+    classifier.ensure_built()
+    with pytest.raises(CheckpointError, match="does not hold this model.s encoder"):
+        load_initial_weights(classifier, prefix)
+
+
+def test_a_missing_checkpoint_names_the_path(tmp_path):
+    classifier = NezhaForClassification(CONFIG, num_labels=2)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        load_initial_weights(classifier, str(tmp_path / "nowhere"))
+
+
+def test_a_checkpoint_of_a_deeper_encoder_is_a_clear_error(tmp_path):
+    deeper = NezhaForPretraining(NezhaConfig(**{**CONFIG.to_dict(), "num_hidden_layers": 2}))
+    deeper.ensure_built()
+    prefix = tf.train.Checkpoint(model=deeper).save(str(tmp_path / "ckpt"))
+
+    classifier = NezhaForClassification(CONFIG, num_labels=2)
+    classifier.ensure_built()
+    with pytest.raises(CheckpointError, match="does not hold this model's encoder"):
+        load_initial_weights(classifier, prefix)
