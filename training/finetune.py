@@ -21,6 +21,7 @@ from modeling.optimizers import create_optimizer, name_lookup
 
 from .checkpointing import load_initial_weights
 from .distributed import Distributed
+from .flags import define_loop_flags
 from .loop import Callback, LoopSettings, Trainer
 from .precision import Precision
 
@@ -31,43 +32,29 @@ SERVING_INPUTS = ("input_ids", "input_mask", "segment_ids")
 
 
 def define_common_flags():
-    """The original's fine-tuning flags plus --use_fp16, --horovod, --export_dir, --spm_model_file."""
+    """The original's fine-tuning flags, the loop flags every training script shares
+    (training/flags.py), and --export_dir, --spm_model_file."""
+    define_loop_flags()
     flags.DEFINE_string("task_name", None, "The name of the task to train.")
     flags.DEFINE_string("data_dir", None, "The input data dir holding the task's train/dev/test files.")
     flags.DEFINE_string("vocab_file", None, "The vocabulary file the model was trained on.")
     flags.DEFINE_string("spm_model_file", None, "A SentencePiece model to tokenize with instead of --vocab_file.")
-    flags.DEFINE_string("bert_config_file", None, "The config json file of the pretrained model.")
-    flags.DEFINE_string("init_checkpoint", None,
-                        "Initial checkpoint: an original TF1 NEZHA/BERT checkpoint or one of ours.")
     flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (true for uncased/Chinese models).")
-    flags.DEFINE_integer("max_seq_length", 128, "Maximum total input length in word pieces, after "
-                         "tokenization; longer inputs are truncated, shorter padded.")
-    flags.DEFINE_bool("do_train", False, "Whether to run training.")
-    flags.DEFINE_bool("do_eval", False, "Whether to evaluate on the dev set.")
     flags.DEFINE_bool("do_predict", False, "Whether to predict on the test set.")
     flags.DEFINE_bool("do_train_and_eval", False, "Train, evaluate on dev at every checkpoint, keep the best "
                       "checkpoint by the task's main metric, then evaluate and predict with it.")
-    flags.DEFINE_integer("train_batch_size", 32, "Total batch size for training (per process).")
-    flags.DEFINE_integer("eval_batch_size", 8, "Total batch size for eval.")
     flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
-    flags.DEFINE_float("learning_rate", 5e-5, "The initial learning rate for AdamWeightDecay.")
     flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
     flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training for linear learning-rate warmup.")
-    flags.DEFINE_integer("save_checkpoints_steps", 1000, "How often to save (and, with --do_train_and_eval, "
-                         "evaluate) the model checkpoint.")
-    flags.DEFINE_integer("keep_checkpoint_max", 5, "How many training checkpoints to keep.")
-    flags.DEFINE_integer("log_every", 100, "Log the loss every this many steps.")
-    flags.DEFINE_string("output_dir", None, "Where checkpoints and results are written.")
     flags.DEFINE_string("export_dir", None, "If set, write a SavedModel with a serving signature here.")
-    flags.DEFINE_bool("use_fp16", False, "Mixed float16 with dynamic loss scaling.")
-    flags.DEFINE_bool("horovod", False, "Data-parallel training over Horovod processes.")
     for name in ("task_name", "data_dir", "bert_config_file", "output_dir"):
         flags.mark_flag_as_required(name)
 
 
 def train_steps(num_examples: int, train_batch_size: int, num_train_epochs: float,
                 warmup_proportion: float, num_processes: int = 1):
-    """The original's rule; with several processes every update consumes num_processes batches."""
+    """The original's rule; `train_batch_size` is what one process consumes per update (times the
+    accumulation steps), and with several processes every update consumes num_processes of those."""
     num_train_steps = int(num_examples / (train_batch_size * num_processes) * num_train_epochs)
     if num_train_steps < 1:
         raise ValueError(f"{num_examples} training examples at batch size {train_batch_size} x "
@@ -266,15 +253,18 @@ def check_modes(FLAGS) -> None:
 def _train(task: FineTuneTask, model, FLAGS, distributed, precision, keep_best: bool):
     arrays = task.train_arrays()
     num_examples = len(next(iter(arrays.values())))
-    num_train_steps, num_warmup_steps = train_steps(num_examples, FLAGS.train_batch_size, FLAGS.num_train_epochs,
-                                                    FLAGS.warmup_proportion, distributed.size)
+    # An update consumes num_accumulation_steps micro-batches on every process.
+    num_train_steps, num_warmup_steps = train_steps(num_examples,
+                                                    FLAGS.train_batch_size * FLAGS.num_accumulation_steps,
+                                                    FLAGS.num_train_epochs, FLAGS.warmup_proportion, distributed.size)
     logging.info("training on %d examples: %d steps, %d warmup steps", num_examples, num_train_steps,
                  num_warmup_steps)
     optimizer = create_optimizer("adam", FLAGS.learning_rate * distributed.size, num_train_steps, num_warmup_steps,
                                  name_of=name_lookup(model.tf1_variables()))
     settings = LoopSettings(output_dir=FLAGS.output_dir, num_train_steps=num_train_steps,
                             save_checkpoints_steps=FLAGS.save_checkpoints_steps,
-                            keep_checkpoint_max=FLAGS.keep_checkpoint_max, log_every=FLAGS.log_every)
+                            keep_checkpoint_max=FLAGS.keep_checkpoint_max, log_every=FLAGS.log_every,
+                            num_accumulation_steps=FLAGS.num_accumulation_steps, jit_compile=FLAGS.use_xla)
     callbacks = [LossHistory(FLAGS.output_dir)]
     if keep_best:
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, FLAGS.output_dir))
@@ -286,8 +276,8 @@ def _train(task: FineTuneTask, model, FLAGS, distributed, precision, keep_best: 
 def run(task: FineTuneTask, FLAGS) -> None:
     """The whole fine-tuning run for the modes asked for."""
     check_modes(FLAGS)
-    distributed = Distributed.create(FLAGS.horovod)
-    precision = Precision.create(use_fp16=FLAGS.use_fp16)
+    distributed = Distributed.create(FLAGS.horovod, FLAGS.hvd_fp16_allreduce)
+    precision = Precision.create(use_fp16=FLAGS.use_fp16, use_bf16=FLAGS.use_bf16)
     precision.apply_policy()
     config = NezhaConfig.from_json_file(FLAGS.bert_config_file)
     if FLAGS.max_seq_length > config.max_position_embeddings and not config.use_relative_position:
