@@ -174,3 +174,39 @@ def test_unwritable_output_dir_is_a_clear_error(tmp_path):
     from training.checkpointing import CheckpointError
     with pytest.raises(CheckpointError, match="not writable"):
         make_trainer(blocker / "out")
+
+
+def test_accumulation_under_loss_scaling_equals_one_larger_batch(tmp_path):
+    # The dynamic loss scale of --use_fp16 with float32 compute, so the comparison can be tight:
+    # scaling, unscaling and the 1/k of accumulation must cancel exactly as in an unscaled step.
+    scaled = make_trainer(tmp_path / "scaled", steps=3, k=2, precision=Precision("float32", DynamicLossScale()))
+    scaled.train(toy_dataset(64, 4))
+    plain = make_trainer(tmp_path / "plain", steps=3, k=1)
+    plain.train(toy_dataset(64, 8))
+    assert scaled.step == plain.step == 3
+    for a, b in zip(weights(scaled), weights(plain)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_an_overflow_in_one_micro_batch_skips_the_whole_accumulated_update(tmp_path):
+    precision = Precision("float32", DynamicLossScale())
+    trainer = make_trainer(tmp_path, k=2, precision=precision)
+    trainer.prepare(toy_dataset(64, 4))
+    good = next(iter(toy_dataset(64, 4)))
+    bad = dict(good, y=tf.tensor_scatter_nd_update(good["y"], [[0]], [np.inf]))
+    trainer.run_update([good, good])
+    assert trainer.step == 1
+    before = weights(trainer)
+    trainer.run_update([good, bad])
+    assert trainer.step == 1
+    for a, b in zip(before, weights(trainer)):
+        np.testing.assert_array_equal(a, b)
+    trainer.run_update([good, good])
+    assert trainer.step == 2
+    # The skipped update left nothing behind in the accumulators: same weights as a run that never overflowed.
+    clean = make_trainer(tmp_path / "clean", k=2, precision=Precision("float32", DynamicLossScale()))
+    clean.prepare(toy_dataset(64, 4))
+    clean.run_update([good, good])
+    clean.run_update([good, good])
+    for a, b in zip(weights(clean), weights(trainer)):
+        np.testing.assert_allclose(a, b, atol=1e-6)
