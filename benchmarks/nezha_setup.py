@@ -25,7 +25,8 @@ def synthetic_batch(seq, batch, vocab, predictions=PREDICTIONS):
             "next_sentence_labels": tf.constant(rng.randint(0, 2, (batch, 1)), tf.int32)}
 
 
-def make_trainer(config_dict, features, xla, output_dir, relative_attention, distributed=None):
+def make_trainer(config_dict, features, xla, output_dir, relative_attention, distributed=None,
+                 recompute_layers=False):
     """A built Trainer (LAMB, the pretraining loss) over a repeated one-batch dataset, ready for run_update."""
     import tensorflow as tf
     from modeling import NezhaConfig, NezhaForPretraining
@@ -35,6 +36,8 @@ def make_trainer(config_dict, features, xla, output_dir, relative_attention, dis
 
     model = NezhaForPretraining(NezhaConfig.from_dict(config_dict), relative_attention=relative_attention)
     model.ensure_built()
+    # NezhaForPretraining has no constructor argument for it: switch it on the encoder before tracing.
+    model.encoder.recompute_layers = recompute_layers
     optimizer = create_optimizer("lamb", 1e-4, 10000, 100, name_of=name_lookup(model.tf1_variables()))
     settings = LoopSettings(output_dir=output_dir, num_train_steps=10 ** 6, jit_compile=xla)
     trainer = Trainer(model, pretraining_loss, optimizer, settings, distributed=distributed)

@@ -24,6 +24,8 @@ flags.DEFINE_integer("warmup", 2, "Untimed calls per case (tracing, compilation,
 flags.DEFINE_integer("steps", 3, "Timed calls per case; the rate is from the median call.")
 flags.DEFINE_enum("relative_attention", "per_distance", ["dense", "per_distance"],
                   "How the relative-position terms are computed (run_pretraining.py uses per_distance).")
+flags.DEFINE_bool("recompute_layers", False, "Train with NezhaModel(recompute_layers=True): each transformer layer "
+                  "recomputed in the backward pass (less memory, more compute). Training cases only.")
 flags.DEFINE_enum("model", "nezha-base", list(MODELS), "Model size; tiny only checks the output format.")
 
 SHAPES = [(128, 8), (512, 2)]
@@ -32,7 +34,8 @@ CASES = [(mode, seq, batch, xla) for mode in ("train", "forward") for seq, batch
 
 def train_seconds(model_config, features, xla, warmup, steps, relative_attention):
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer = make_trainer(model_config, features, xla, output_dir, relative_attention)
+        trainer = make_trainer(model_config, features, xla, output_dir, relative_attention,
+                               recompute_layers=FLAGS.recompute_layers)
         return common.time_calls(lambda: trainer.run_update([features]), warmup, steps)
 
 
@@ -59,9 +62,13 @@ def run_case(model, mode, seq, batch, xla, warmup, steps, relative_attention):
     seconds = measure(MODELS[model], features, xla, warmup, steps, relative_attention)
     config = {"model": model, "seq": seq, "batch": batch, "xla": xla,
               "relative_attention": relative_attention}
+    name = f"{mode}_{seq}x{batch}" + ("_xla" if xla else "")
     if mode == "train":
         config.update(optimizer="lamb", predictions=PREDICTIONS, losses="mlm+nsp")
-    return common.record(f"{mode}_{seq}x{batch}" + ("_xla" if xla else ""), config,
+        if FLAGS.recompute_layers:
+            config.update(recompute_layers=True)
+            name += "_recompute"
+    return common.record(name, config,
                          common.timing_fields(seconds, batch, "sequences_per_s"))
 
 
@@ -81,6 +88,7 @@ def main(argv):
     for case in CASES:
         command = [sys.executable, __file__, case_argument(*case), f"--warmup={FLAGS.warmup}",
                    f"--steps={FLAGS.steps}", f"--relative_attention={FLAGS.relative_attention}",
+                   f"--recompute_layers={FLAGS.recompute_layers}",
                    f"--model={FLAGS.model}"]
         completed = subprocess.run(command, capture_output=True, text=True)
         if completed.returncode != 0:

@@ -37,11 +37,12 @@ class Case(NamedTuple):
     config: Dict[str, object]
 
 
-def model_case(mode: str, seq: int, batch: int, xla: bool, quick: bool) -> Case:
-    name = f"{mode}_{seq}x{batch}" + ("_xla" if xla else "")
+def model_case(mode: str, seq: int, batch: int, xla: bool, quick: bool, recompute: bool = False) -> Case:
+    name = f"{mode}_{seq}x{batch}" + ("_xla" if xla else "") + ("_recompute" if recompute else "")
     timing = ["--warmup=1", "--steps=1"] if quick else []
+    options = ["--recompute_layers"] if recompute else []
     return Case(name, [PYTHON, str(HERE / "pretraining_throughput.py"), f"--case={mode},{seq},{batch},{int(xla)}",
-                       *timing], {"seq": seq, "batch": batch, "xla": xla})
+                       *timing, *options], {"seq": seq, "batch": batch, "xla": xla, "recompute_layers": recompute})
 
 
 def all_cases(quick: bool) -> List[Case]:
@@ -55,6 +56,8 @@ def all_cases(quick: bool) -> List[Case]:
     for seq, batch in ((128, 8), (512, 2)):
         cases += [model_case("forward", seq, batch, xla, quick) for xla in (False, True)]
     cases += [model_case("train", seq, batch, False, quick) for seq, batch in ((128, 8), (512, 2))]
+    # The same steps with NezhaModel(recompute_layers=True): the memory-for-compute trade.
+    cases += [model_case("train", seq, batch, False, quick, recompute=True) for seq, batch in ((128, 8), (512, 2))]
     cases.append(Case("horovod_train_2proc",
                       [horovodrun, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON,
                        str(HERE / "horovod_training.py"), *(["--warmup=1", "--steps=2"] if quick else [])],

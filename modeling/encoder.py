@@ -12,6 +12,7 @@ from modeling.layers import (
     relative_position_table,
 )
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
+from modeling.layers.seeded_dropout import derive_seed, new_step_seed
 
 ENCODER_INPUTS = ("input_ids", "input_mask", "segment_ids")
 
@@ -36,9 +37,16 @@ class NezhaModel(tf.keras.Model):
     `pooled_output`, all float32 (also under mixed precision).
     `relative_attention` picks how the relative-position terms are computed (see RelativePositions);
     both are exact.
+    `recompute_layers` (off by default) trades compute for memory in training: each transformer
+    layer keeps only its input for the backward pass and recomputes the rest there (about one
+    more forward pass per step). Its dropout masks are then drawn statelessly from a per-step seed
+    (the same masks in the recomputation), so with dropout its random numbers, though not its
+    distribution, differ from the default path; without dropout its numbers are the same.
+    It can also be switched on an existing model before its training step is first traced.
     """
 
-    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", **kwargs):
+    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+                 **kwargs):
         kwargs.setdefault("name", "bert")
         super().__init__(**kwargs)
         if relative_attention not in RelativePositions.METHODS:
@@ -47,6 +55,7 @@ class NezhaModel(tf.keras.Model):
             )
         self.config = config
         self.relative_attention = relative_attention
+        self.recompute_layers = bool(recompute_layers)
         self.embeddings = NezhaEmbeddings(
             vocab_size=config.vocab_size,
             hidden_size=config.hidden_size,
@@ -105,8 +114,13 @@ class NezhaModel(tf.keras.Model):
             )
         hidden = embedding_output
         encoder_layers = []
-        for layer in self.transformer_layers:
-            hidden = layer(hidden, mask_adder, relative_positions=relative_positions, training=training)
+        recompute = self.recompute_layers and training
+        step_seed = new_step_seed() if recompute else None
+        for index, layer in enumerate(self.transformer_layers):
+            if recompute:
+                hidden = self._recomputed(layer, derive_seed(step_seed, index), mask_adder, relative_positions)(hidden)
+            else:
+                hidden = layer(hidden, mask_adder, relative_positions=relative_positions, training=training)
             encoder_layers.append(hidden)
         pooled_output = tf.cast(self.pooler(hidden[:, 0, :]), tf.float32)
         return {
@@ -115,6 +129,16 @@ class NezhaModel(tf.keras.Model):
             "sequence_output": hidden,
             "pooled_output": pooled_output,
         }
+
+    @staticmethod
+    def _recomputed(layer, seed, mask_adder, relative_positions):
+        """hidden -> layer(hidden) in training, keeping only `hidden` for the backward pass."""
+
+        def run(hidden):
+            return layer(hidden, mask_adder, relative_positions=relative_positions, training=True,
+                         dropout_seed=seed)
+
+        return tf.recompute_grad(run)
 
     def tf1_variables(self) -> dict:
         """Original TF1 name (no ':0') -> variable, built from the layer structure."""
@@ -127,7 +151,8 @@ class NezhaModel(tf.keras.Model):
         return names
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "relative_attention": self.relative_attention, "name": self.name}
+        return {"config": self.config.to_dict(), "relative_attention": self.relative_attention,
+                "recompute_layers": self.recompute_layers, "name": self.name}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
 from modeling.layers.relative_position import RelativePositions
+from modeling.layers.seeded_dropout import dropout
 
 
 def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
@@ -56,7 +57,10 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         mask_adder: tf.Tensor,
         relative_positions: Optional[RelativePositions] = None,
         training=False,
+        dropout_seed: Optional[tf.Tensor] = None,
     ) -> tf.Tensor:
+        """`dropout_seed` ([2] int32), when given, makes the dropout mask a function of it (see
+        seeded_dropout); without it the layer uses Keras' Dropout as before."""
         query = self._split_heads(self.query(hidden))
         key = self._split_heads(self.key(hidden))
         value = self._split_heads(self.value(hidden))
@@ -65,7 +69,7 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         if relative_positions is not None:
             scores += tf.cast(relative_positions.key_logits(query), tf.float32)
         scores = scores * (1.0 / math.sqrt(float(self.size_per_head))) + mask_adder
-        probs = self.dropout(tf.nn.softmax(scores, axis=-1), training=training)
+        probs = dropout(tf.nn.softmax(scores, axis=-1), self.dropout, dropout_seed, training)
         probs = tf.cast(probs, query.dtype)
 
         context = tf.einsum("bhij,bhjd->bhid", probs, value)

@@ -10,6 +10,7 @@ from modeling.layers.attention import RelativeSelfAttention
 from modeling.layers.layer_norm import LayerNorm
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
 from modeling.layers.relative_position import RelativePositions
+from modeling.layers.seeded_dropout import derive_seed, dropout
 
 
 class TransformerBlock(tf.keras.layers.Layer):
@@ -61,13 +62,18 @@ class TransformerBlock(tf.keras.layers.Layer):
         mask_adder: tf.Tensor,
         relative_positions: Optional[RelativePositions] = None,
         training=False,
+        dropout_seed: Optional[tf.Tensor] = None,
     ) -> tf.Tensor:
-        attended = self.attention(hidden, mask_adder, relative_positions=relative_positions, training=training)
-        attended = self.attention_dropout(self.attention_output(attended), training=training)
+        """`dropout_seed` ([2] int32), when given, makes every dropout mask of the layer a function of
+        it, so that running the layer twice gives the same numbers (needed for recomputation)."""
+        seeds = [None] * 3 if dropout_seed is None else [derive_seed(dropout_seed, site) for site in range(3)]
+        attended = self.attention(hidden, mask_adder, relative_positions=relative_positions, training=training,
+                                  dropout_seed=seeds[0])
+        attended = dropout(self.attention_output(attended), self.attention_dropout, seeds[1], training)
         # Residual sums in float32: the LayerNorm after them is float32 anyway.
         attention_output = self.attention_layer_norm(tf.cast(hidden, tf.float32) + tf.cast(attended, tf.float32))
         transformed = self.output_dense(self.intermediate(attention_output))
-        transformed = self.output_dropout(transformed, training=training)
+        transformed = dropout(transformed, self.output_dropout, seeds[2], training)
         return self.output_layer_norm(attention_output + tf.cast(transformed, tf.float32))
 
     def tf1_variables(self, prefix: str) -> dict:
