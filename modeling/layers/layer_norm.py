@@ -4,6 +4,34 @@ from __future__ import annotations
 import tensorflow as tf
 
 
+def layer_norm_reference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """The original's formula, differentiated by TensorFlow: the reference `layer_norm` is tested against."""
+    mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+    return tf.nn.batch_normalization(x, mean, variance, beta, gamma, epsilon)
+
+
+def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
+    """Same forward numbers as `layer_norm_reference`; the backward pass keeps only x (and per-row
+    statistics) and recomputes the normalised values, instead of TensorFlow's intermediates."""
+
+    @tf.custom_gradient
+    def normalise(x, gamma, beta):
+        def gradient(upstream):
+            mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+            inverse_std = tf.math.rsqrt(variance + epsilon)
+            normalised = x * inverse_std - mean * inverse_std  # as batch_normalization rounds it
+            outer_axes = list(range(len(x.shape) - 1))
+            scaled = upstream * gamma
+            dx = inverse_std * (scaled - tf.reduce_mean(scaled, axis=-1, keepdims=True)
+                                - normalised * tf.reduce_mean(scaled * normalised, axis=-1, keepdims=True))
+            return (dx, tf.reduce_sum(upstream * normalised, axis=outer_axes),
+                    tf.reduce_sum(upstream, axis=outer_axes))
+
+        return layer_norm_reference(x, gamma, beta, epsilon), gradient
+
+    return normalise(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
+
+
 class LayerNorm(tf.keras.layers.Layer):
     """Normalises over the last axis with epsilon 1e-12 (the original's), variables `gamma` and `beta`.
 
@@ -23,9 +51,7 @@ class LayerNorm(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        inputs = tf.cast(inputs, tf.float32)
-        mean, variance = tf.nn.moments(inputs, axes=[-1], keepdims=True)
-        return tf.nn.batch_normalization(inputs, mean, variance, self.beta, self.gamma, self.epsilon)
+        return layer_norm(tf.cast(inputs, tf.float32), self.gamma, self.beta, self.epsilon)
 
     def tf1_variables(self, prefix: str) -> dict:
         return {f"{prefix}/gamma": self.gamma, f"{prefix}/beta": self.beta}

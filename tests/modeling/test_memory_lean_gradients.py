@@ -3,6 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from modeling.activations import gelu, gelu_reference
+from modeling.layers.layer_norm import LayerNorm, layer_norm, layer_norm_reference
 
 
 def _value_and_gradient(function, x, upstream):
@@ -33,3 +34,35 @@ def test_gelu_gradient_inside_a_compiled_function_and_in_float64():
         return tape.gradient(y, x)
 
     np.testing.assert_allclose(gradient_of(gelu).numpy(), gradient_of(gelu_reference).numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_layer_norm_forward_and_gradients_equal_autodiff_of_the_formula():
+    rng = np.random.RandomState(1)
+    x = tf.constant(rng.normal(1.0, 3.0, [3, 5, 48]).astype(np.float32))
+    gamma = tf.constant(rng.normal(1.0, 0.5, [48]).astype(np.float32))
+    beta = tf.constant(rng.normal(0.0, 0.5, [48]).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=[3, 5, 48]).astype(np.float32))
+    results = []
+    for function in (layer_norm, layer_norm_reference):
+        with tf.GradientTape() as tape:
+            tape.watch([x, gamma, beta])
+            y = function(x, gamma, beta, 1e-12)
+        results.append([y] + tape.gradient(y, [x, gamma, beta], output_gradients=upstream))
+    (y, *grads), (expected_y, *expected_grads) = results
+    np.testing.assert_array_equal(y.numpy(), expected_y.numpy())
+    for grad, expected in zip(grads, expected_grads):
+        np.testing.assert_allclose(grad.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_layer_norm_layer_trains_its_variables_through_the_custom_gradient():
+    layer = LayerNorm()
+    x = tf.constant(np.random.RandomState(2).normal(size=[4, 16]).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer(x) * tf.range(16, dtype=tf.float32))
+    gamma_gradient, beta_gradient = tape.gradient(loss, [layer.gamma, layer.beta])
+    with tf.GradientTape() as tape:
+        expected_loss = tf.reduce_sum(layer_norm_reference(x, layer.gamma, layer.beta, 1e-12)
+                                      * tf.range(16, dtype=tf.float32))
+    expected = tape.gradient(expected_loss, [layer.gamma, layer.beta])
+    np.testing.assert_allclose(gamma_gradient.numpy(), expected[0].numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(beta_gradient.numpy(), expected[1].numpy(), rtol=1e-6, atol=1e-6)
