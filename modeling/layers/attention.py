@@ -8,13 +8,50 @@ import tensorflow as tf
 
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
 from modeling.layers.relative_position import RelativePositions
-from modeling.layers.seeded_dropout import dropout
+from modeling.layers.seeded_dropout import dropout_keep_mask
 
 
 def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
     """[b, L] with 1 = attend -> [b, 1, 1, L] float32 holding (1 - mask) * -10000 (the original's)."""
     mask = tf.cast(input_mask, tf.float32)
     return ((1.0 - mask) * -10000.0)[:, None, None, :]
+
+
+def attention_context(probs, value, keep, rate: float, relative_positions: Optional[RelativePositions] = None):
+    """sum_j D_ij v_j (+ the relative value term), D = dropout(probs) with boolean mask `keep` (None: no
+    dropout) computed as tf.nn.dropout does, in value's dtype. probs [b, h, L, L], value [b, h, L, d].
+
+    TensorFlow's own gradient would keep D, a fourth [b, h, L, L] tensor besides the softmax output
+    (kept by the softmax's gradient anyway) and the mask; this one keeps probs, the boolean mask and
+    value, and recomputes D in the backward pass.
+    """
+    scale = 1.0 / (1.0 - rate) if keep is not None else 1.0
+
+    def dropped(p):
+        if keep is not None:
+            p = tf.where(keep, p * scale, tf.zeros([], p.dtype))
+        return tf.cast(p, value.dtype)
+
+    @tf.custom_gradient
+    def context_of(probs, value):
+        kept = dropped(probs)
+        context = tf.einsum("bhij,bhjd->bhid", kept, value)
+        if relative_positions is not None:
+            context += relative_positions.value_context(kept)
+
+        def gradient(upstream):
+            d_kept = tf.einsum("bhid,bhjd->bhij", upstream, value)
+            if relative_positions is not None:
+                d_kept += relative_positions.key_logits(upstream)  # the value term's adjoint
+            d_value = tf.einsum("bhij,bhid->bhjd", dropped(probs), upstream)
+            d_probs = tf.cast(d_kept, probs.dtype)
+            if keep is not None:
+                d_probs = tf.where(keep, d_probs * scale, tf.zeros([], d_probs.dtype))
+            return d_probs, d_value
+
+        return context, gradient
+
+    return context_of(probs, value)
 
 
 class RelativeSelfAttention(tf.keras.layers.Layer):
@@ -40,7 +77,6 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         self.query = self._projection("query")
         self.key = self._projection("key")
         self.value = self._projection("value")
-        self.dropout = tf.keras.layers.Dropout(dropout_rate)
 
     def _projection(self, name: str) -> tf.keras.layers.Dense:
         initializer = truncated_normal(self.initializer_range)
@@ -60,7 +96,7 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         dropout_seed: Optional[tf.Tensor] = None,
     ) -> tf.Tensor:
         """`dropout_seed` ([2] int32), when given, makes the dropout mask a function of it (see
-        seeded_dropout); without it the layer uses Keras' Dropout as before."""
+        seeded_dropout); without it the mask is drawn from the global generator, as Keras' Dropout does."""
         query = self._split_heads(self.query(hidden))
         key = self._split_heads(self.key(hidden))
         value = self._split_heads(self.value(hidden))
@@ -69,12 +105,11 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         if relative_positions is not None:
             scores += tf.cast(relative_positions.key_logits(query), tf.float32)
         scores = scores * (1.0 / math.sqrt(float(self.size_per_head))) + mask_adder
-        probs = dropout(tf.nn.softmax(scores, axis=-1), self.dropout, dropout_seed, training)
-        probs = tf.cast(probs, query.dtype)
-
-        context = tf.einsum("bhij,bhjd->bhid", probs, value)
-        if relative_positions is not None:
-            context += relative_positions.value_context(probs)
+        probs = tf.nn.softmax(scores, axis=-1)
+        keep = None
+        if training and self.dropout_rate > 0:
+            keep = dropout_keep_mask(tf.shape(probs), self.dropout_rate, dropout_seed)
+        context = attention_context(probs, value, keep, self.dropout_rate, relative_positions)
         context = tf.transpose(context, [0, 2, 1, 3])
         batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
         return tf.reshape(context, [batch, length, self.hidden_size])

@@ -23,6 +23,16 @@ def new_step_seed() -> tf.Tensor:
     return tf.random.uniform([2], minval=0, maxval=tf.int32.max, dtype=tf.int32)
 
 
+def dropout_keep_mask(shape, rate: float, seed: Optional[tf.Tensor]) -> tf.Tensor:
+    """The boolean mask of tf.nn.dropout (uniform >= rate): stateless from `seed`, else from the
+    global generator."""
+    if seed is None:
+        uniform = tf.random.uniform(shape, dtype=tf.float32)
+    else:
+        uniform = tf.random.stateless_uniform(shape, seed=seed, dtype=tf.float32)
+    return uniform >= rate
+
+
 def dropout(x: tf.Tensor, keras_dropout: tf.keras.layers.Dropout, seed: Optional[tf.Tensor], training) -> tf.Tensor:
     """`keras_dropout(x)` when no seed is given (the default path), else a stateless mask from `seed`."""
     if seed is None:

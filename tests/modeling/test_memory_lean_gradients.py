@@ -1,8 +1,11 @@
 """The memory-saving custom gradients equal TensorFlow's own gradients of the same formulas."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from modeling.activations import gelu, gelu_reference
+from modeling.layers import RelativePositions, relative_position_table
+from modeling.layers.attention import attention_context
 from modeling.layers.layer_norm import LayerNorm, layer_norm, layer_norm_reference
 
 
@@ -66,3 +69,28 @@ def test_layer_norm_layer_trains_its_variables_through_the_custom_gradient():
     expected = tape.gradient(expected_loss, [layer.gamma, layer.beta])
     np.testing.assert_allclose(gamma_gradient.numpy(), expected[0].numpy(), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(beta_gradient.numpy(), expected[1].numpy(), rtol=1e-6, atol=1e-6)
+
+
+def _attention_context_reference(probs, value, keep, rate, relative):
+    # the previous formulation: tf.nn.dropout's arithmetic, then the two einsums, all by autodiff
+    kept = tf.where(keep, probs * (1.0 / (1.0 - rate)), 0.0) if keep is not None else probs
+    return tf.einsum("bhij,bhjd->bhid", kept, value) + relative.value_context(kept)
+
+
+@pytest.mark.parametrize("method", RelativePositions.METHODS)
+@pytest.mark.parametrize("rate", [0.0, 0.25])
+def test_attention_context_gradient_equals_autodiff(method, rate):
+    rng = np.random.RandomState(3)
+    probs = tf.nn.softmax(tf.constant(rng.normal(size=[2, 3, 12, 12]).astype(np.float32)), axis=-1)
+    value = tf.constant(rng.normal(size=[2, 3, 12, 8]).astype(np.float32))
+    keep = tf.constant(rng.uniform(size=[2, 3, 12, 12]) >= rate) if rate else None
+    relative = RelativePositions(tf.constant(relative_position_table(4, 8)), 12, 4, method=method)
+    upstream = tf.constant(rng.normal(size=[2, 3, 12, 8]).astype(np.float32))
+    results = []
+    for function in (attention_context, _attention_context_reference):
+        with tf.GradientTape() as tape:
+            tape.watch([probs, value])
+            context = function(probs, value, keep, rate, relative)
+        results.append([context] + tape.gradient(context, [probs, value], output_gradients=upstream))
+    for got, expected in zip(*results):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
