@@ -48,7 +48,7 @@ if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
   "$PY" -m pip install cloudpickle psutil pyyaml packaging
 fi
 
-"$PY" -c "import horovod.tensorflow as hvd; hvd.init(); print('[install] horovod', hvd.__version__ if hasattr(hvd,'__version__') else '', 'gloo built:', hvd.gloo_built())"
+"$PY" -c "import horovod, horovod.tensorflow as hvd; hvd.init(); print('[install] horovod', horovod.__version__, 'with Gloo:', hvd.gloo_built())"
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "[install] done"
