@@ -16,11 +16,13 @@ class NezhaForPretraining(tf.keras.Model):
     `nsp_log_probs` [batch, 2] (float32).
     """
 
-    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", **kwargs):
+    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+                 **kwargs):
         kwargs.setdefault("name", "nezha_for_pretraining")
         super().__init__(**kwargs)
         self.config = config
-        self.encoder = NezhaModel(config, relative_attention=relative_attention, name="bert")
+        self.encoder = NezhaModel(config, relative_attention=relative_attention, recompute_layers=recompute_layers,
+                                  name="bert")
         self.masked_lm = MaskedLMHead(
             self.encoder.embeddings, config.hidden_act, config.initializer_range, name="predictions"
         )
@@ -50,6 +52,7 @@ class NezhaForPretraining(tf.keras.Model):
         return {
             "config": self.config.to_dict(),
             "relative_attention": self.encoder.relative_attention,
+            "recompute_layers": self.encoder.recompute_layers,
             "name": self.name,
         }
 

@@ -60,10 +60,20 @@ class _TaskModel(tf.keras.Model):
 
     head_prefix = ""
 
-    def __init__(self, config: NezhaConfig, **kwargs):
+    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.config = config
-        self.encoder = NezhaModel(config)
+        self.encoder = NezhaModel(config, relative_attention=relative_attention, recompute_layers=recompute_layers)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        return cls(NezhaConfig.from_dict(config.pop("config")), **config)
+
+    def _base_config(self) -> dict:
+        return {"config": self.config.to_dict(), "relative_attention": self.encoder.relative_attention,
+                "recompute_layers": self.encoder.recompute_layers, "name": self.name}
 
     def ensure_built(self) -> None:
         if not self.built:
@@ -95,7 +105,7 @@ class NezhaForClassification(_TaskModel):
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "num_labels": self.num_labels, "name": self.name}
+        return {**self._base_config(), "num_labels": self.num_labels}
 
 
 class NezhaForTokenTagging(_TaskModel):
@@ -129,8 +139,7 @@ class NezhaForTokenTagging(_TaskModel):
         return {"transitions": self.transitions} if self.use_crf else {}
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "num_labels": self.num_labels, "use_crf": self.use_crf,
-                "name": self.name}
+        return {**self._base_config(), "num_labels": self.num_labels, "use_crf": self.use_crf}
 
 
 class NezhaForSpanExtraction(_TaskModel):
@@ -155,7 +164,7 @@ class NezhaForSpanExtraction(_TaskModel):
         return {"start_logits": logits[:, :, 0] + adder, "end_logits": logits[:, :, 1] + adder}
 
     def get_config(self):
-        return {"config": self.config.to_dict(), "name": self.name}
+        return self._base_config()
 
 
 def classification_loss(outputs, label_ids):

@@ -54,6 +54,7 @@ class PretrainingOptions:
     hvd_fp16_allreduce: bool = False
     seed: int = 12345
     relative_attention: str = "per_distance"
+    recompute_layers: bool = False
 
 
 def pretraining_loss(model, features, training):
@@ -84,7 +85,8 @@ class PretrainingRun:
         self.precision.apply_policy()
         self.config = NezhaConfig.from_json_file(options.bert_config_file)
         self.input_files = expand_input_files(options.input_file)
-        self.model = NezhaForPretraining(self.config, relative_attention=options.relative_attention)
+        self.model = NezhaForPretraining(self.config, relative_attention=options.relative_attention,
+                                         recompute_layers=options.recompute_layers)
         self.model.ensure_built()
         # Under Horovod the original multiplies the learning rate by the number of processes.
         self.optimizer = create_optimizer(options.optimizer, options.learning_rate * self.distributed.size,

@@ -81,3 +81,18 @@ def test_token_loss_ignores_padding(config):
     picked = np.take_along_axis(log_probs, labels.numpy()[..., None], -1)[..., 0]
     expected = -picked[mask].mean()
     assert float(tagging_loss(model, outputs, labels, features["input_mask"])) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda c: NezhaForClassification(c, num_labels=3, recompute_layers=True),
+    lambda c: NezhaForTokenTagging(c, num_labels=4, use_crf=True, relative_attention="per_distance"),
+    lambda c: NezhaForSpanExtraction(c),
+])
+def test_task_models_rebuild_from_their_config(make):
+    config = NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=32, max_position_embeddings=32, max_relative_position=4)
+    model = make(config)
+    rebuilt = type(model).from_config(model.get_config())
+    assert rebuilt.get_config() == model.get_config()
+    assert rebuilt.encoder.recompute_layers == model.encoder.recompute_layers
+    assert rebuilt.encoder.relative_attention == model.encoder.relative_attention

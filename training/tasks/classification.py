@@ -32,7 +32,8 @@ class ClassificationTask(finetune.FineTuneTask):
         return self._arrays[split]
 
     def build_model(self, config):
-        return NezhaForClassification(config, num_labels=len(self.data.labels))
+        return NezhaForClassification(config, num_labels=len(self.data.labels),
+                                      recompute_layers=self.flags.recompute_layers)
 
     def train_arrays(self):
         return self.arrays("train")

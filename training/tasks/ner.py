@@ -35,7 +35,8 @@ class NerTask(finetune.FineTuneTask):
 
     def build_model(self, config):
         # + 1: id 0 is padding
-        return NezhaForTokenTagging(config, num_labels=len(self.data.labels) + 1, use_crf=self.flags.use_crf)
+        return NezhaForTokenTagging(config, num_labels=len(self.data.labels) + 1, use_crf=self.flags.use_crf,
+                                    recompute_layers=self.flags.recompute_layers)
 
     def train_arrays(self):
         finetune.write_text(os.path.join(self.flags.output_dir, LABEL_LIST_FILE), "\n".join(self.data.labels) + "\n")

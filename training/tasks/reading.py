@@ -33,7 +33,7 @@ class ReadingTask(finetune.FineTuneTask):
                                 self.flags.max_query_length, training)
 
     def build_model(self, config):
-        return NezhaForSpanExtraction(config)
+        return NezhaForSpanExtraction(config, recompute_layers=self.flags.recompute_layers)
 
     def train_arrays(self):
         return features_to_arrays(self._convert(read_examples(self.train_file, training=True), True), TRAIN_FIELDS)
