@@ -34,10 +34,9 @@ def make_trainer(config_dict, features, xla, output_dir, relative_attention, dis
     from training.loop import LoopSettings, Trainer
     from training.pretraining import pretraining_loss
 
-    model = NezhaForPretraining(NezhaConfig.from_dict(config_dict), relative_attention=relative_attention)
+    model = NezhaForPretraining(NezhaConfig.from_dict(config_dict), relative_attention=relative_attention,
+                                recompute_layers=recompute_layers)
     model.ensure_built()
-    # NezhaForPretraining has no constructor argument for it: switch it on the encoder before tracing.
-    model.encoder.recompute_layers = recompute_layers
     optimizer = create_optimizer("lamb", 1e-4, 10000, 100, name_of=name_lookup(model.tf1_variables()))
     settings = LoopSettings(output_dir=output_dir, num_train_steps=10 ** 6, jit_compile=xla)
     trainer = Trainer(model, pretraining_loss, optimizer, settings, distributed=distributed)
