@@ -7,6 +7,7 @@ from modeling.activations import get_activation
 from modeling.layers.embeddings import NezhaEmbeddings
 from modeling.layers.layer_norm import LayerNorm
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
+from modeling.layers.projection import project_transposed
 
 
 class TiedOutputProjection(tf.keras.layers.Layer):
@@ -27,7 +28,7 @@ class TiedOutputProjection(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, hidden):
-        logits = tf.matmul(tf.cast(hidden, tf.float32), self.embeddings.word_embeddings, transpose_b=True)
+        logits = project_transposed(tf.cast(hidden, tf.float32), self.embeddings.word_embeddings)
         return tf.nn.log_softmax(logits + self.output_bias, axis=-1)
 
 

@@ -17,6 +17,7 @@ import tensorflow as tf
 from modeling.config import NezhaConfig
 from modeling.encoder import ENCODER_INPUTS, NezhaModel, dummy_features, int_features
 from modeling.layers.naming import truncated_normal
+from modeling.layers.projection import project_transposed
 
 HEAD_DROPOUT = 0.1
 SPAN_MASK_ADDER = -10000.0
@@ -42,7 +43,7 @@ class OutputProjection(tf.keras.layers.Layer):
     def call(self, inputs, training=False):
         inputs = self.dropout(tf.cast(inputs, self.compute_dtype), training=training)
         weights = tf.cast(self.output_weights, self.compute_dtype)
-        logits = tf.matmul(inputs, weights, transpose_b=True) + tf.cast(self.output_bias, self.compute_dtype)
+        logits = project_transposed(inputs, weights) + tf.cast(self.output_bias, self.compute_dtype)
         return tf.cast(logits, tf.float32)
 
     def tf1_variables(self, prefix: str = "") -> dict:

@@ -94,3 +94,46 @@ def test_attention_context_gradient_equals_autodiff(method, rate):
         results.append([context] + tape.gradient(context, [probs, value], output_gradients=upstream))
     for got, expected in zip(*results):
         np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_output_projections_never_hold_one_weight_gradient_per_example():
+    """The tied masked-LM output (the whole embedding table) and the task heads' output_weights get
+    their gradients from one 2-D matmul: no op in the training graph holds a [batch, ..., vocab, hidden]
+    stack of per-example gradients (eight 65 MB tables at NEZHA-base batch 8 before this was fixed)."""
+    from modeling import NezhaForPretraining, pretraining_losses
+    from modeling_helpers import random_batch, tiny_config
+
+    config = tiny_config(vocab_size=211, hidden_size=24, num_attention_heads=2)
+    model = NezhaForPretraining(config)
+    features = {name: tf.constant(value) for name, value in random_batch(config, batch=3).items()}
+    model(features)
+
+    @tf.function
+    def gradients(batch):
+        with tf.GradientTape() as tape:
+            loss = pretraining_losses(model(batch, training=True), batch)["total_loss"]
+        return tape.gradient(loss, model.trainable_variables)
+
+    graph = gradients.get_concrete_function(features).graph
+    table_sized = []
+    for op in graph.get_operations():
+        for output in op.outputs:
+            dims = output.shape.as_list() if output.shape.rank else []
+            if config.vocab_size in dims and config.hidden_size in dims:
+                table_sized.append((op.type, dims))
+    assert table_sized, "the tied output's gradient should be in the graph"
+    assert all(len(dims) == 2 for _, dims in table_sized), table_sized
+    grads = dict(zip([v.name for v in model.trainable_variables], gradients(features)))
+    assert grads[model.encoder.word_embeddings.name] is not None
+
+
+def test_project_transposed_equals_the_batched_matmul():
+    from modeling.layers.projection import project_transposed
+
+    rng = np.random.RandomState(1)
+    x = tf.constant(rng.normal(size=[3, 5, 8]).astype(np.float32))
+    w = tf.constant(rng.normal(size=[7, 8]).astype(np.float32))
+    got = project_transposed(x, w)
+    assert got.shape == (3, 5, 7)
+    np.testing.assert_allclose(got.numpy(), tf.matmul(x, w, transpose_b=True).numpy(), rtol=1e-6, atol=1e-6)
+    assert project_transposed(x[0], w).shape == (5, 7)
