@@ -97,9 +97,10 @@ def test_attention_context_gradient_equals_autodiff(method, rate):
 
 
 def test_output_projections_never_hold_one_weight_gradient_per_example():
-    """The tied masked-LM output (the whole embedding table) and the task heads' output_weights get
-    their gradients from one 2-D matmul: no op in the training graph holds a [batch, ..., vocab, hidden]
-    stack of per-example gradients (eight 65 MB tables at NEZHA-base batch 8 before this was fixed)."""
+    """The tied masked-LM output (the whole embedding table) gets its gradient from one 2-D matmul: no
+    op in the pretraining graph holds a [batch, vocab, hidden] stack of per-example gradients (eight
+    65 MB tables at NEZHA-base batch 8 before this was fixed). The task heads share the same
+    project_transposed, whose outputs are checked against the batched matmul below."""
     from modeling import NezhaForPretraining, pretraining_losses
     from modeling_helpers import random_batch, tiny_config
 
