@@ -140,6 +140,38 @@ def test_record_lengths_must_match_the_flags(small_data):
         run(options(small_data, max_predictions_per_seq=5))
 
 
+def _write_with_short_third_record(path, feature, length):
+    """Well-formed records except the third (index 2), whose `feature` is cut to `length` values."""
+    arrays = random_arrays(12, SEQ, PREDS, seed=3)
+    rows = [{name: np.asarray(values[i]).reshape(-1) for name, values in arrays.items()} for i in range(12)]
+    rows[2][feature] = rows[2][feature][:length]
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for row in rows:
+            feature_map = {
+                name: tf.train.Feature(float_list=tf.train.FloatList(value=values)) if name == "masked_lm_weights"
+                else tf.train.Feature(int64_list=tf.train.Int64List(value=values.astype(np.int64)))
+                for name, values in row.items()}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature_map)).SerializeToString())
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+@pytest.mark.parametrize("feature,length,flag", [("input_ids", 11, "--max_seq_length is 16"),
+                                                 ("masked_lm_weights", 2, "--max_predictions_per_seq is 4")])
+def test_a_bad_record_anywhere_in_a_file_is_named(tmp_path, deterministic, feature, length, flag):
+    _write_with_short_third_record(tmp_path / "bad.tfrecord", feature, length)
+    expected = (rf"bad.tfrecord: record 2 \(counting from 0\) has {feature} of length {length}, but {flag}")
+    with pytest.raises(ValueError, match=expected):
+        run(options(tmp_path, input_file=str(tmp_path / "bad.tfrecord"), deterministic=deterministic))
+
+
+def test_a_bad_record_in_evaluation_data_is_named(tmp_path):
+    _write_with_short_third_record(tmp_path / "bad.tfrecord", "segment_ids", 9)
+    with pytest.raises(ValueError, match=r"bad evaluation data: .*bad.tfrecord: record 2 \(counting from 0\) "
+                                         r"has segment_ids of length 9, but --max_seq_length is 16"):
+        run(options(tmp_path, input_file=str(tmp_path / "bad.tfrecord"), do_train=False, do_eval=True,
+                    eval_batch_size=4))
+
+
 def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(small_data):
     tiny_config(small_data / "small_vocab.json", vocab=20)
     with pytest.raises(ValueError, match=r"token id >= vocab_size 20 of the model config.*Largest id: 49"):
@@ -162,6 +194,16 @@ def test_script_reports_bad_input_without_a_traceback(small_data):
     result = script(*flags_of(options(small_data, input_file=str(small_data / "missing*"))))
     assert result.returncode == 1
     assert "run_pretraining.py: error: no file matches --input_file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_script_names_a_bad_later_record_without_a_traceback(tmp_path):
+    _write_with_short_third_record(tmp_path / "bad.tfrecord", "input_ids", 11)
+    result = script(*flags_of(options(tmp_path, input_file=str(tmp_path / "bad.tfrecord"))))
+    assert result.returncode == 1
+    assert ("run_pretraining.py: error: bad training data at step 0: " + str(tmp_path / "bad.tfrecord") +
+            ": record 2 (counting from 0) has input_ids of length 11, but --max_seq_length is 16") in result.stderr
     assert "Traceback" not in result.stderr
 
 
