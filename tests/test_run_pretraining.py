@@ -81,6 +81,7 @@ def test_script_trains_evaluates_and_exports(small_data):
     assert set(results) >= {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss"}
     assert 0.0 <= float(results["masked_lm_accuracy"]) <= 1.0
     assert "step =      4" in result.stderr and "mlm_loss" in result.stderr and "loss_scale" in result.stderr
+    assert "masked_lm_accuracy = " in result.stderr, "the accuracy is logged beside the loss"
 
 
 def test_original_generator_records_train(shared_dir, tmp_path):

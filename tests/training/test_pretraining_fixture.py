@@ -49,3 +49,23 @@ def test_lamb_steps_match_the_original(fixtures_dir, tmp_path, name, use_xla):
     for name, variable in variables.items():
         np.testing.assert_allclose(variable.numpy(), reader.get_tensor(name), atol=1e-5, err_msg=name)
     assert job.trainer.step == settings["train_steps_run"]
+
+
+def test_the_logged_masked_lm_accuracy_is_the_weighted_share_of_correct_predictions(fixtures_dir):
+    from modeling import NezhaConfig, NezhaForPretraining, load_tf1_checkpoint
+    fixture = fixtures_dir / "nezha_tiny_lamb"
+    golden = np.load(fixture / "golden.npz")
+    model = NezhaForPretraining(NezhaConfig.from_json_file(fixture / "bert_config.json"))
+    load_tf1_checkpoint(model, str(fixture / "model.ckpt"))
+    # The random model predicts no label right; make every other label its own prediction, so that
+    # the expected accuracy is neither 0 nor 1 (the log-probs do not depend on the labels).
+    predicted = golden["mlm_log_probs"].argmax(-1)
+    labels = golden["masked_lm_ids"].reshape(-1).copy()
+    labels[::2] = predicted[::2]
+    weights = golden["masked_lm_weights"].reshape(-1)
+    expected = (weights * (predicted == labels)).sum() / weights.sum()
+    assert 0.2 < expected < 0.8
+    features = {name: tf.constant(golden[name]) for name in FEATURES}
+    features["masked_lm_ids"] = tf.constant(labels.reshape(golden["masked_lm_ids"].shape))
+    _, metrics = pretraining_loss(model, features, False)
+    assert float(metrics["masked_lm_accuracy"]) == pytest.approx(expected, abs=1e-6)
