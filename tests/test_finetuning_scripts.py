@@ -154,15 +154,16 @@ def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     # the SavedModel's logits equal the in-process ones
     from modeling.config import NezhaConfig
     from modeling.task_models import NezhaForSpanExtraction
-    from training import finetune
+    from training.checkpointing import restore_for_inference
+    from training.finetune.task import run_model
 
     model = NezhaForSpanExtraction(NezhaConfig.from_json_file(str(fixtures_dir / "nezha_tiny_lamb" / "bert_config.json")))
     model.ensure_built()
-    finetune.restore_for_inference(model, str(out), None, prefer_best=False)
+    restore_for_inference(model, str(out), None, prefer_best=False)
     examples = read_examples(data_dir / "cmrc2018_dev.json", training=False)
     arrays = features_to_arrays(convert_examples(examples, FullTokenizer(str(vocab_file)), 128, 64, 64, False),
                                 ("input_ids", "input_mask", "segment_ids"))
-    expected = finetune.run_model(model, arrays, 8, ["start_logits", "end_logits"])
+    expected = run_model(model, arrays, 8, ["start_logits", "end_logits"])
     served = serve(out / "export", arrays)
     for key in ("start_logits", "end_logits"):
         np.testing.assert_allclose(served[key].numpy(), expected[key], atol=1e-4)

@@ -13,6 +13,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 import tensorflow as tf
 from absl import logging
 
+from modeling import finish_metrics
 from modeling.optimizers import clip_factor
 from modeling.optimizers.base import dense_gradient
 
@@ -328,7 +329,8 @@ class Trainer:
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, dataset: tf.data.Dataset, metric_fn: MetricFn,
                  max_steps: Optional[int] = None) -> Dict[str, float]:
-        """Sum of each metric's (weighted sum, weight) over all batches (and processes), then divided."""
+        """Sum of each metric's (weighted sum, weight) over all batches (and processes), then divided
+        (`finish_metrics`: 0 where nothing was counted, as the original's tf.metrics)."""
         compiled = tf.function(lambda features: metric_fn(self.model, features), reduce_retracing=True)
         sums: Dict[str, List[float]] = {}
         for index, features in enumerate(dataset):
@@ -343,10 +345,4 @@ class Trainer:
             flat = self.distributed.allreduce_sum(
                 [tf.constant([sums[n][0], sums[n][1]], tf.float64) for n in names])
             sums = {n: list(v.numpy()) for n, v in zip(names, flat)}
-        return {n: (sums[n][0] / sums[n][1] if sums[n][1] else float("nan")) for n in names}
-
-    def predict(self, dataset: tf.data.Dataset, predict_fn: Callable):
-        """Yields predict_fn(model, features) as NumPy, batch by batch."""
-        compiled = tf.function(lambda features: predict_fn(self.model, features), reduce_retracing=True)
-        for features in dataset:
-            yield tf.nest.map_structure(lambda t: t.numpy(), compiled(features))
+        return finish_metrics({n: sums[n] for n in names})

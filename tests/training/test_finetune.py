@@ -1,18 +1,22 @@
-"""training.finetune pieces in-process: steps, init checkpoint report, keep-best, SavedModel export."""
+"""Fine-tuning pieces in-process: steps, init checkpoint report, keep-best, SavedModel export."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from modeling.config import NezhaConfig
 from modeling.task_models import NezhaForClassification
-from training import finetune
+from training.checkpointing import load_initial_weights, restore_for_inference
+from training.finetune.callbacks import BEST_RESULTS, KeepBestCheckpoint
+from training.finetune.export import export_saved_model
+from training.finetune.run import train_steps
+from training.finetune.task import run_model
 
 
 def test_train_steps_as_original():
-    assert finetune.train_steps(1000, 32, 3.0, 0.1) == (93, 9)
-    assert finetune.train_steps(1000, 32, 3.0, 0.1, num_processes=2) == (46, 4)
+    assert train_steps(1000, 32, 3.0, 0.1) == (93, 9)
+    assert train_steps(1000, 32, 3.0, 0.1, num_processes=2) == (46, 4)
     with pytest.raises(ValueError, match="make no training step"):
-        finetune.train_steps(3, 32, 1.0, 0.1)
+        train_steps(3, 32, 1.0, 0.1)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +29,7 @@ def test_init_checkpoint_loads_every_encoder_variable(tiny):
     config, checkpoint = tiny
     model = NezhaForClassification(config, num_labels=2)
     model.ensure_built()
-    report = finetune.load_init_checkpoint(model, checkpoint)
+    report = load_initial_weights(model, checkpoint)
     encoder = set(model.encoder.tf1_variables())
     assert encoder <= set(report.loaded)
     assert set(report.missing_in_checkpoint) == {"output_weights", "output_bias"}
@@ -47,16 +51,16 @@ def test_keep_best_keeps_the_best_checkpoint(tiny, tmp_path):
     model.ensure_built()
     bias = model.tf1_variables()["output_bias"]
     scores = iter([0.5, 0.8, 0.6])
-    keeper = finetune.KeepBestCheckpoint(lambda m: {"accuracy": next(scores)}, "accuracy", str(tmp_path))
+    keeper = KeepBestCheckpoint(lambda m: {"accuracy": next(scores)}, "accuracy", str(tmp_path))
     for step, value in ((1, 1.0), (2, 2.0), (3, 3.0)):
         bias.assign([value, value])
         keeper.on_checkpoint(step, _FakeTrainer(model))
     assert keeper.best_step == 2 and keeper.best_value == 0.8
     bias.assign([0.0, 0.0])
-    source = finetune.restore_for_inference(model, str(tmp_path), None, prefer_best=True)
+    source = restore_for_inference(model, str(tmp_path), None, prefer_best=True)
     assert source.endswith("best/model")
     np.testing.assert_array_equal(bias.numpy(), [2.0, 2.0])
-    assert '"step": 2' in (tmp_path / finetune.BEST_RESULTS).read_text()
+    assert '"step": 2' in (tmp_path / BEST_RESULTS).read_text()
 
 
 def test_saved_model_serving_equals_in_process(tiny, tmp_path):
@@ -66,8 +70,8 @@ def test_saved_model_serving_equals_in_process(tiny, tmp_path):
     features = {"input_ids": np.array([[101, 2769, 102, 0], [101, 872, 1962, 102]], np.int32),
                 "input_mask": np.array([[1, 1, 1, 0], [1, 1, 1, 1]], np.int32),
                 "segment_ids": np.zeros([2, 4], np.int32)}
-    expected = finetune.run_model(model, features, 2, ["probabilities"])["probabilities"]
-    finetune.export_saved_model(model, str(tmp_path / "export"), ["probabilities"])
+    expected = run_model(model, features, 2, ["probabilities"])["probabilities"]
+    export_saved_model(model, str(tmp_path / "export"), ["probabilities"])
     serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
     served = serve(**{k: tf.constant(v) for k, v in features.items()})["probabilities"].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-6)
