@@ -4,20 +4,22 @@ training/checkpointing.py's business; it calls `load_checkpoint` here.
 
 Formats, tried in the order of FORMATS:
 - "tf2": one of our own checkpoints (TF2 object graph: training checkpoints, best/model); restored
-  by object path, the whole model where it matches, and at least the whole encoder.
+  by object path, the whole model where it matches, and at least the whole encoder. Its LoadReport
+  names variables by their TF1 names, as a TF1 checkpoint's does.
 - "tf1": an original NEZHA / Google BERT checkpoint, read by TF1 variable names.
 A new format adds a `CheckpointFormat` (how to recognise it, how to read it) to FORMATS.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 
 from modeling.checkpoint import LoadReport, load_tf1_checkpoint, resolve_checkpoint_prefix
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class CheckpointError(RuntimeError):
@@ -31,11 +33,18 @@ def _variable_names(prefix: str) -> List[str]:
         raise CheckpointError(f"cannot read checkpoint {prefix}: {getattr(error, 'message', error)}") from None
 
 
-def _saved_encoder_variables(prefix: str) -> int:
-    """How many encoder variables one of our checkpoints holds (optimizer slots not counted)."""
-    return sum(1 for name in _variable_names(prefix)
-               if name.startswith("model/encoder/") and name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")
-               and ".OPTIMIZER_SLOT" not in name)
+def _is_model_weight(key: str) -> bool:
+    """A key of one of our checkpoints that holds a model variable (not optimizer or loop state)."""
+    return key.startswith("model/") and key.endswith(VALUE_SUFFIX) and ".OPTIMIZER_SLOT" not in key
+
+
+def _object_keys(model) -> Dict[str, str]:
+    """TF1 name -> the key under which tf.train.Checkpoint(model=model) stores that variable: the
+    object path TensorFlow gives it (the first found breadth-first, as the saver does)."""
+    root = tf.train.Checkpoint(model=model)  # held: the view keeps only a weak reference
+    _, paths = tf.train.TrackableView(root)._descendants_with_paths()
+    return {name: "/".join(reference.name for reference in paths[variable]) + VALUE_SUFFIX
+            for name, variable in model.tf1_variables().items()}
 
 
 def is_tf2_checkpoint(path: str) -> bool:
@@ -47,18 +56,28 @@ def is_tf1_checkpoint(path: str) -> bool:
     return not is_tf2_checkpoint(path)
 
 
-def load_tf2_checkpoint(model, path) -> Optional[LoadReport]:
-    """Restores one of our checkpoints by object graph (None: no TF1-name report)."""
+def load_tf2_checkpoint(model, path) -> LoadReport:
+    """Restores one of our checkpoints by object graph and reports, by TF1 name, what came from it."""
     prefix = resolve_checkpoint_prefix(path)
+    saved = set(_variable_names(prefix))
+    keys = _object_keys(model)
     encoder = getattr(model, "encoder", None)
     if encoder is not None:
         # Another task's checkpoint may lack this model's head, but it must supply the whole encoder.
-        saved = _saved_encoder_variables(prefix)
-        if saved != len(encoder.variables):
-            raise CheckpointError(f"checkpoint {prefix} does not hold this model's encoder: it has {saved} encoder "
+        held = sum(1 for key in saved if key.startswith("model/encoder/") and _is_model_weight(key))
+        if held != len(encoder.variables):
+            raise CheckpointError(f"checkpoint {prefix} does not hold this model's encoder: it has {held} encoder "
                                   f"variables, the model {len(encoder.variables)} (another model or config?)")
     tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
-    return None
+    model_keys = set(keys.values())
+    others = sorted(key for key in saved - model_keys if key != OBJECT_GRAPH_KEY)
+    return LoadReport(
+        path=prefix,
+        loaded=sorted(name for name, key in keys.items() if key in saved),
+        missing_in_checkpoint=sorted(name for name, key in keys.items() if key not in saved),
+        unused_in_checkpoint=[key[: -len(VALUE_SUFFIX)] for key in others if _is_model_weight(key)],
+        ignored_optimizer_state=[key for key in others if not _is_model_weight(key)],
+    )
 
 
 @dataclasses.dataclass(frozen=True)

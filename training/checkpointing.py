@@ -65,7 +65,7 @@ class CheckpointKeeper:
 
 def load_initial_weights(model: tf.keras.Model, path: str, log: bool = True):
     """Loads `path` (any format modeling/checkpoint_formats.py reads) and logs which variables came
-    from it. Returns the LoadReport (None for one of our own checkpoints, restored by object graph)."""
+    from it. Returns the LoadReport (loaded, missing, unused), the same for every format."""
     report = load_checkpoint(model, path)
     if report is not None and log:
         encoder = getattr(model, "encoder", None)
