@@ -50,7 +50,10 @@ def define_loop_flags() -> None:
                       "Keep only each transformer layer's input for the backward pass and recompute the rest "
                       "there: about a quarter less peak memory for NEZHA-base for about one more forward pass "
                       "of compute (dropout masks are reproduced exactly).")
-    flags.DEFINE_bool("use_xla", False, "Compile the gradient and update computations with XLA (jit_compile).")
+    flags.DEFINE_bool("use_xla", False,
+                      "Compile the forward and backward pass of each training step (the gradient computation) "
+                      "with XLA (jit_compile). The optimizer update is not part of that cluster: the optimizer "
+                      "compiles each variable's update on its own either way.")
     flags.DEFINE_bool("horovod", False,
                       "Data parallelism over the processes started by horovodrun: gradients averaged by "
                       "allreduce, rank 0 broadcasts the initial state and alone writes checkpoints and logs.")
@@ -80,7 +83,10 @@ def define_pretraining_flags() -> None:
     flags.DEFINE_integer("num_train_steps", 100000, "Number of updates.")
     flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup updates.")
     flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of evaluation batches.")
-    flags.DEFINE_bool("report_loss", True, "Accepted for compatibility with the original: losses are always logged.")
+    flags.DEFINE_bool("report_loss", True,
+                      "Show the training losses in the progress line logged every --log_every updates (the "
+                      "original's flag); --noreport_loss logs step, throughput, learning rate and loss scale "
+                      "only. TensorBoard scalars are written either way.")
     flags.DEFINE_enum("optimizer", "lamb", ["lamb", "adam"], "lamb, or adam (AdamWeightDecay).")
     flags.DEFINE_bool("deterministic", False,
                       "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
@@ -93,7 +99,6 @@ def define_finetuning_flags() -> None:
     the loop flags, the tokenizer flags, the task's data and modes, and --export_dir."""
     define_loop_flags()
     define_tokenizer_flags()
-    flags.DEFINE_string("task_name", None, "The name of the task to train.")
     flags.DEFINE_string("data_dir", None, "The input data dir holding the task's train/dev/test files.")
     flags.DEFINE_bool("do_predict", False, "Whether to predict on the test set.")
     flags.DEFINE_bool("do_train_and_eval", False, "Train, evaluate on dev at every checkpoint, keep the best "
@@ -102,26 +107,38 @@ def define_finetuning_flags() -> None:
     flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
     flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training for linear learning-rate warmup.")
     flags.DEFINE_string("export_dir", None, "If set, write a SavedModel with a serving signature here.")
-    flags.mark_flags_as_required(["task_name", "data_dir"])
+    flags.DEFINE_integer("seed", 12345,
+                         "Random seed of the run: the head's (and any unloaded variable's) initialisation, "
+                         "dropout and the shuffling of the training data. Same seed, same flags, same "
+                         "numbers; run several seeds to see the spread.")
+    flags.mark_flags_as_required(["data_dir"])
 
 
 def define_classification_flags() -> None:
     """run_clf.py."""
     define_finetuning_flags()
+    flags.DEFINE_string("task_name", None, "The task, which picks the file format and the labels: lcqmc, "
+                        "chnsenti, text_clf, xnli or mrpc (see docs/finetuning.md).")
+    flags.mark_flags_as_required(["task_name"])
 
 
 def define_tagging_flags() -> None:
     """run_seq_labelling.py."""
     define_finetuning_flags()
+    flags.DEFINE_string("task_name", "ner", "Optional: 'ner', the only task of this script (accepted so that "
+                        "the original's command lines run unchanged); any other name is an error.")
     flags.DEFINE_bool("use_crf", False, "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
 
 
 def define_reading_flags() -> None:
     """run_reading.py."""
     define_finetuning_flags()
-    flags.DEFINE_string("train_file", None, "SQuAD-style training JSON (default: <data_dir>/cmrc2018_train.json).")
+    flags.DEFINE_string("task_name", "cmrc2018", "Which dataset's file names --train_file and --predict_file "
+                        "default to in --data_dir: cmrc2018 (cmrc2018_train.json, cmrc2018_dev.json) or squad "
+                        "(train-v1.1.json, dev-v1.1.json); any other name is an error.")
+    flags.DEFINE_string("train_file", None, "SQuAD-style training JSON (default: by --task_name in --data_dir).")
     flags.DEFINE_string("predict_file", None, "SQuAD-style JSON to evaluate / predict on "
-                        "(default: <data_dir>/cmrc2018_dev.json).")
+                        "(default: by --task_name in --data_dir).")
     flags.DEFINE_integer("doc_stride", 128, "When splitting a long context into windows, the stride between them.")
     flags.DEFINE_integer("max_query_length", 64, "Questions longer than this many tokens are truncated.")
     flags.DEFINE_integer("n_best_size", 20, "How many n-best predictions to consider and write.")

@@ -72,6 +72,7 @@ class LoopSettings:
     num_accumulation_steps: int = 1
     clip_norm: float = 1.0
     jit_compile: bool = False
+    report_loss: bool = True  # show the losses in the progress line
 
     def __post_init__(self):
         for name in ("num_train_steps", "save_checkpoints_steps", "keep_checkpoint_max", "log_every",
@@ -297,7 +298,8 @@ class Trainer:
         dataset = self.prepare(data)
         k = self.settings.num_accumulation_steps
         logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.size,
-                                f"{self.settings.output_dir}/train" if self.is_chief else None, self.is_chief)
+                                f"{self.settings.output_dir}/train" if self.is_chief else None, self.is_chief,
+                                report_loss=self.settings.report_loss)
         for callback in self.callbacks:
             callback.on_train_begin(self)
         iterator = iter(dataset)

@@ -27,9 +27,11 @@ class RunOptions:
     use_xla: bool = False
     horovod: bool = False
     hvd_fp16_allreduce: bool = False
+    report_loss: bool = True
 
     def loop_settings(self, num_train_steps: int) -> LoopSettings:
         return LoopSettings(output_dir=self.output_dir, num_train_steps=num_train_steps,
                             save_checkpoints_steps=self.save_checkpoints_steps,
                             keep_checkpoint_max=self.keep_checkpoint_max, log_every=self.log_every,
-                            num_accumulation_steps=self.num_accumulation_steps, jit_compile=self.use_xla)
+                            num_accumulation_steps=self.num_accumulation_steps, jit_compile=self.use_xla,
+                            report_loss=self.report_loss)

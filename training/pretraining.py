@@ -28,7 +28,6 @@ class PretrainingOptions(RunOptions):
     num_train_steps: int = 100000
     num_warmup_steps: int = 10000
     max_eval_steps: int = 100
-    report_loss: bool = True
     optimizer: str = "lamb"
     deterministic: bool = False
     seed: int = 12345

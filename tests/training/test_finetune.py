@@ -75,3 +75,46 @@ def test_saved_model_serving_equals_in_process(tiny, tmp_path):
     serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
     served = serve(**{k: tf.constant(v) for k, v in features.items()})["probabilities"].numpy()
     np.testing.assert_allclose(served, expected, atol=1e-6)
+
+
+class _BiasTask:
+    """A task whose 'accuracy' is the classifier's first output bias: shows which weights were used."""
+    main_metric = "accuracy"
+    serving_outputs = ("probabilities",)
+
+    def __init__(self, config):
+        self.config = config
+        self.evaluated = []
+
+    def build_model(self, config):
+        return NezhaForClassification(self.config, num_labels=2)
+
+    def evaluate(self, model):
+        self.evaluated.append(float(model.tf1_variables()["output_bias"].numpy()[0]))
+        return {"accuracy": self.evaluated[-1]}
+
+    def write_eval_results(self, results, output_dir):
+        pass
+
+
+@pytest.mark.parametrize("has_best", [True, False])
+def test_evaluation_only_uses_best_when_present(tiny, tmp_path, has_best):
+    from training.checkpointing import save_best_weights
+    from training.finetune.options import FineTuneOptions
+    from training.finetune.run import run
+
+    config, _ = tiny
+    config_file = tmp_path / "bert_config.json"
+    config.to_json_file(config_file)
+    model = NezhaForClassification(config, num_labels=2)
+    model.ensure_built()
+    bias = model.tf1_variables()["output_bias"]
+    if has_best:
+        bias.assign([2.0, 2.0])
+        save_best_weights(model, str(tmp_path))
+    bias.assign([1.0, 1.0])  # the latest training checkpoint, written after best/
+    tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    task = _BiasTask(config)
+    run(task, FineTuneOptions(data_dir=str(tmp_path), output_dir=str(tmp_path), bert_config_file=str(config_file),
+                              do_eval=True))
+    assert task.evaluated == [2.0 if has_best else 1.0]

@@ -11,6 +11,7 @@ class FineTuneOptions(RunOptions):
     """The settings every fine-tuning task shares (the original's flag names); tasks extend it."""
     data_dir: str
     task_name: Optional[str] = None
+    seed: int = 12345  # initialisation, dropout and shuffling
     vocab_file: Optional[str] = None
     spm_model_file: Optional[str] = None
     do_lower_case: bool = True

@@ -51,12 +51,15 @@ def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, pre
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
     trainer = Trainer(model, task.loss_fn, optimizer, settings, precision, distributed, callbacks)
     shard = (distributed.size, distributed.rank)
-    return trainer.train(make_dataset(arrays, options.train_batch_size, training=True, shard=shard))
+    return trainer.train(make_dataset(arrays, options.train_batch_size, training=True, seed=options.seed,
+                                      shard=shard))
 
 
 def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     """The whole fine-tuning run for the modes asked for."""
     check_modes(options)
+    # One seed for the head's initialisation, dropout and (below) the shuffling of the training data.
+    tf.keras.utils.set_random_seed(options.seed)
     distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
     precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
     precision.apply_policy()
@@ -73,8 +76,9 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
         _train(task, model, options, distributed, precision, keep_best=options.do_train_and_eval)
     if not (options.do_eval or options.do_predict or options.do_train_and_eval or options.export_dir):
         return
+    # Without training in this run, output_dir/best/ (an earlier --do_train_and_eval's) comes first.
     source = restore_for_inference(model, options.output_dir, None if training else options.init_checkpoint,
-                                   prefer_best=options.do_train_and_eval)
+                                   prefer_best=options.do_train_and_eval or not training)
     logging.info("evaluating / predicting with weights from %s", source)
     if not distributed.is_chief:
         return

@@ -18,6 +18,7 @@ FEATURE_FIELDS = ("input_ids", "input_mask", "segment_ids", "label_ids")
 
 @dataclasses.dataclass(kw_only=True)
 class NerOptions(FineTuneOptions):
+    task_name: str = "ner"  # the only task; accepted so that the original's command lines run
     use_crf: bool = False  # decode with a linear-chain CRF instead of per-token softmax
 
 
@@ -26,6 +27,8 @@ class NerTask(FineTuneTask):
     serving_outputs = ("tags",)
 
     def __init__(self, options: NerOptions):
+        if options.task_name != "ner":
+            raise ValueError(f"unknown --task_name {options.task_name!r} for sequence labelling; known: ner")
         self.options = options
         self.data = NerData(options.data_dir, options.output_dir)
         self.tokenizer = options.make_tokenizer()

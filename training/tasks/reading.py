@@ -20,10 +20,15 @@ INFERENCE_FIELDS = ("input_ids", "input_mask", "segment_ids")
 LOGITS = ("start_logits", "end_logits")
 
 
+# --task_name -> the (train, dev) file names --train_file and --predict_file default to in --data_dir
+DEFAULT_FILES = {"cmrc2018": ("cmrc2018_train.json", "cmrc2018_dev.json"), "squad": ("train-v1.1.json", "dev-v1.1.json")}
+
+
 @dataclasses.dataclass(kw_only=True)
 class ReadingOptions(FineTuneOptions):
-    train_file: Optional[str] = None  # default <data_dir>/cmrc2018_train.json
-    predict_file: Optional[str] = None  # default <data_dir>/cmrc2018_dev.json
+    task_name: str = "cmrc2018"  # a key of DEFAULT_FILES
+    train_file: Optional[str] = None  # default: by task_name in data_dir
+    predict_file: Optional[str] = None  # default: by task_name in data_dir
     doc_stride: int = 128
     max_query_length: int = 64
     n_best_size: int = 20
@@ -37,8 +42,12 @@ class ReadingTask(FineTuneTask):
     def __init__(self, options: ReadingOptions):
         self.options = options
         self.tokenizer = options.make_tokenizer()
-        self.train_file = options.train_file or os.path.join(options.data_dir, "cmrc2018_train.json")
-        self.predict_file = options.predict_file or os.path.join(options.data_dir, "cmrc2018_dev.json")
+        if options.task_name not in DEFAULT_FILES:
+            raise ValueError(f"unknown --task_name {options.task_name!r} for reading comprehension; known: "
+                             f"{', '.join(sorted(DEFAULT_FILES))}")
+        train_name, dev_name = DEFAULT_FILES[options.task_name]
+        self.train_file = options.train_file or os.path.join(options.data_dir, train_name)
+        self.predict_file = options.predict_file or os.path.join(options.data_dir, dev_name)
         self._inference = None
         self._last = None
 
