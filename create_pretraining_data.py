@@ -11,19 +11,16 @@ from absl import app, flags
 
 from data.pretraining_data import MIN_MAX_SEQ_LENGTH, GeneratorConfig, PretrainingDataError
 from data.pretraining_workers import generate
+from training.flags import define_tokenizer_flags, run_main
 
 FLAGS = flags.FLAGS
+define_tokenizer_flags()
 
 flags.DEFINE_string("input_file", None, "Input text file(s): comma-separated paths or globs (each glob's matches "
                     "sorted). One sentence per line, a blank line between documents.")
 flags.DEFINE_string("output_file", None, "Output TFRecord file(s), comma-separated; instances are written to them "
                     "round-robin. With --num_workers=N > 1: if at least N files are named, worker w writes files "
                     "w, w+N, ...; otherwise each NAME becomes N shards NAME-00000-of-0000N ... NAME-0000(N-1)-of-0000N.")
-flags.DEFINE_string("vocab_file", None, "The WordPiece vocabulary file the model was trained with.")
-flags.DEFINE_string("spm_model_file", None, "A SentencePiece model to tokenize with instead of --vocab_file; its "
-                    "pieces are the vocabulary and must include [CLS], [SEP] and [MASK].")
-flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (and strip accents with WordPiece). True for "
-                  "uncased models.")
 flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words: '##' pieces are masked with the piece before them "
                   "(Google BERT's rule, reproduced exactly).")
 flags.DEFINE_bool("chinese_wwm", False, "Chinese whole-word masking: segment each line with jieba and mask the "
@@ -40,6 +37,7 @@ flags.DEFINE_integer("num_workers", 1, "Processes to split the work over, by inp
                      "(seed, num_workers); 1 reproduces the original exactly. Random next sentences come from the "
                      "worker's own documents.")
 flags.DEFINE_bool("progress", True, "Report progress on stderr.")
+flags.mark_flags_as_required(["input_file", "output_file"])
 
 
 def main(argv):
@@ -54,20 +52,10 @@ def main(argv):
         do_whole_word_mask=FLAGS.do_whole_word_mask,
         chinese_wwm=FLAGS.chinese_wwm,
     )
-    try:
-        if not FLAGS.input_file:
-            raise PretrainingDataError("--input_file is required")
-        if not FLAGS.output_file:
-            raise PretrainingDataError("--output_file is required")
-        if not FLAGS.vocab_file and not FLAGS.spm_model_file:
-            raise PretrainingDataError("--vocab_file (or --spm_model_file) is required")
-        outputs = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
-        summary, results = generate(FLAGS.input_file, outputs, FLAGS.vocab_file, FLAGS.spm_model_file,
-                                    FLAGS.do_lower_case, config, FLAGS.random_seed, FLAGS.num_workers,
-                                    show_progress=FLAGS.progress)
-    except PretrainingDataError as err:
-        print(f"create_pretraining_data: error: {err}", file=sys.stderr)
-        return 1
+    outputs = [p.strip() for p in FLAGS.output_file.split(",") if p.strip()]
+    summary, results = generate(FLAGS.input_file, outputs, FLAGS.vocab_file, FLAGS.spm_model_file,
+                                FLAGS.do_lower_case, config, FLAGS.random_seed, FLAGS.num_workers,
+                                show_progress=FLAGS.progress)
     elapsed = time.monotonic() - started
     for result in results:
         for path, (count, first_line) in sorted(result.read_stats.bad_utf8_files.items()):
@@ -79,8 +67,7 @@ def main(argv):
           f"({total / max(elapsed, 1e-9):.0f} instances/s):", file=sys.stderr)
     for path, count in summary.items():
         print(f"  {path}: {count} instances", file=sys.stderr)
-    return 0
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: sys.exit(main(argv)))
+    app.run(lambda argv: run_main("create_pretraining_data", main, argv, errors=(PretrainingDataError,)))

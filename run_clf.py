@@ -5,17 +5,17 @@ test_results.tsv (class probabilities per test example), checkpoints (and best/ 
 --do_train_and_eval); --export_dir: a SavedModel returning `probabilities`.
 """
 
-from absl import app, flags
+from absl import app
 
-from training import finetune
-from training.tasks.classification import ClassificationTask
+from training.finetune.run import run_task
+from training.flags import define_classification_flags, options_from_flags, run_main
+from training.tasks.classification import ClassificationOptions, ClassificationTask
 
-FLAGS = flags.FLAGS
-finetune.define_common_flags()
+define_classification_flags()
 
 
 def main(_):
-    finetune.main_with_clear_errors(ClassificationTask, FLAGS)
+    run_main("run_clf.py", run_task, ClassificationTask, options_from_flags(ClassificationOptions))
 
 
 if __name__ == "__main__":

@@ -3,40 +3,18 @@
 Single process:  python run_pretraining.py --input_file=... --output_dir=... --bert_config_file=... --do_train
 Horovod:         horovodrun -np 4 -H host1:2,host2:2 python run_pretraining.py --horovod ...
 """
-import sys
+from absl import app
 
-from absl import app, flags, logging
+from training.flags import define_pretraining_flags, options_from_flags, run_main
 
-from training.flags import define_loop_flags
-
-FLAGS = flags.FLAGS
-define_loop_flags()
-
-flags.DEFINE_string("input_file", None, "Input TFRecord files: comma-separated globs.")
-flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked-LM predictions per sequence in the records.")
-flags.DEFINE_integer("num_train_steps", 100000, "Number of updates.")
-flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup updates.")
-flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of evaluation batches.")
-flags.DEFINE_bool("report_loss", True, "Accepted for compatibility with the original: losses are always logged.")
-flags.DEFINE_enum("optimizer", "lamb", ["lamb", "adam"], "lamb, or adam (AdamWeightDecay).")
-flags.DEFINE_bool("deterministic", False,
-                  "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
-flags.DEFINE_integer("seed", 12345, "Random seed (model initialisation, shuffling).")
+define_pretraining_flags()
 
 
 def main(argv):
     del argv
-    from training.pretraining import PretrainingOptions, PretrainingError, run
-    options = PretrainingOptions(**{name: FLAGS[name].value for name in PretrainingOptions.__dataclass_fields__
-                                    if name in FLAGS})
-    try:
-        run(options)
-    except PretrainingError as error:
-        logging.error("%s", error)
-        print(f"run_pretraining.py: error: {error}", file=sys.stderr)
-        sys.exit(1)
+    from training.pretraining import PretrainingOptions, run
+    run_main("run_pretraining.py", run, options_from_flags(PretrainingOptions))
 
 
 if __name__ == "__main__":
-    flags.mark_flags_as_required(["input_file", "output_dir", "bert_config_file"])
     app.run(main)

@@ -6,24 +6,17 @@ AVERAGE, F1, EM, TOTAL, SKIP), checkpoints (best/ with --do_train_and_eval);
 --export_dir: a SavedModel returning `start_logits` and `end_logits`.
 """
 
-from absl import app, flags
+from absl import app
 
-from training import finetune
-from training.tasks.reading import ReadingTask
+from training.finetune.run import run_task
+from training.flags import define_reading_flags, options_from_flags, run_main
+from training.tasks.reading import ReadingOptions, ReadingTask
 
-FLAGS = flags.FLAGS
-finetune.define_common_flags()
-flags.DEFINE_string("train_file", None, "SQuAD-style training JSON (default: <data_dir>/cmrc2018_train.json).")
-flags.DEFINE_string("predict_file", None, "SQuAD-style JSON to evaluate / predict on "
-                    "(default: <data_dir>/cmrc2018_dev.json).")
-flags.DEFINE_integer("doc_stride", 128, "When splitting a long context into windows, the stride between them.")
-flags.DEFINE_integer("max_query_length", 64, "Questions longer than this many tokens are truncated.")
-flags.DEFINE_integer("n_best_size", 20, "How many n-best predictions to consider and write.")
-flags.DEFINE_integer("max_answer_length", 30, "The longest answer, in word pieces, that can be predicted.")
+define_reading_flags()
 
 
 def main(_):
-    finetune.main_with_clear_errors(ReadingTask, FLAGS)
+    run_main("run_reading.py", run_task, ReadingTask, options_from_flags(ReadingOptions))
 
 
 if __name__ == "__main__":

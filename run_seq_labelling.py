@@ -7,18 +7,17 @@ token-level P/R/F1), dev_predictions.txt and test_predictions.txt in CoNLL form
 (ids index label_list.txt from 1; 0 is padding).
 """
 
-from absl import app, flags
+from absl import app
 
-from training import finetune
-from training.tasks.ner import NerTask
+from training.finetune.run import run_task
+from training.flags import define_tagging_flags, options_from_flags, run_main
+from training.tasks.ner import NerOptions, NerTask
 
-FLAGS = flags.FLAGS
-finetune.define_common_flags()
-flags.DEFINE_bool("use_crf", False, "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
+define_tagging_flags()
 
 
 def main(_):
-    finetune.main_with_clear_errors(NerTask, FLAGS)
+    run_main("run_seq_labelling.py", run_task, NerTask, options_from_flags(NerOptions))
 
 
 if __name__ == "__main__":

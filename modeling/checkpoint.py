@@ -4,10 +4,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import uuid
 
 import tensorflow as tf
 from absl import logging
+
+from fileio.atomic import atomic_prefix
 
 
 class CheckpointNotFoundError(FileNotFoundError):
@@ -145,17 +146,13 @@ def save_tf1_checkpoint(model, path, update_checkpoint_state: bool = True) -> st
     tf.io.gfile.makedirs(directory)
     variables = model.tf1_variables()
     names = sorted(variables)
-    temporary = f"{prefix}.tmp-{uuid.uuid4().hex}"
-    tf.raw_ops.SaveV2(
-        prefix=temporary,
-        tensor_names=names,
-        shape_and_slices=[""] * len(names),
-        tensors=[tf.convert_to_tensor(variables[name].read_value()) for name in names],
-    )
-    temporary_files = tf.io.gfile.glob(temporary + ".*")
-    data_files = sorted(name for name in temporary_files if not name.endswith(".index"))
-    for name in data_files + [temporary + ".index"]:
-        tf.io.gfile.rename(name, prefix + name[len(temporary) :], overwrite=True)
+    with atomic_prefix(prefix, last_suffix=".index") as temporary:
+        tf.raw_ops.SaveV2(
+            prefix=temporary,
+            tensor_names=names,
+            shape_and_slices=[""] * len(names),
+            tensors=[tf.convert_to_tensor(variables[name].read_value()) for name in names],
+        )
     if update_checkpoint_state:
         tf.compat.v1.train.update_checkpoint_state(directory, prefix, all_model_checkpoint_paths=[prefix])
     return prefix

@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any, Mapping
 
+from fileio.atomic import atomic_output
 from modeling.activations import ACTIVATION_NAMES
 
 
@@ -140,8 +141,5 @@ class NezhaConfig:
 
     def to_json_file(self, path: str | os.PathLike) -> None:
         """Writes to a temporary name first so that an interrupted write leaves no partial file."""
-        path = os.fspath(path)
-        temporary = f"{path}.tmp-{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as handle:
+        with atomic_output(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
             handle.write(self.to_json_string())
-        os.replace(temporary, path)

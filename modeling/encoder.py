@@ -30,7 +30,34 @@ def int_features(inputs: dict, names) -> list:
     return [tf.cast(inputs[name], tf.int32) for name in names]
 
 
-class NezhaModel(tf.keras.Model):
+class BuiltFromConfig:
+    """What the encoder and every model built on it share: building the variables from a tiny dummy
+    batch, and get_config / from_config around the NezhaConfig (mixed into tf.keras.Model classes
+    that set `config`, `relative_attention` and `recompute_layers`)."""
+
+    def dummy_inputs(self) -> dict:
+        return dummy_features(ENCODER_INPUTS)
+
+    def ensure_built(self) -> None:
+        """Creates the variables (by calling on a tiny batch) if the model was never called."""
+        if not self.built:
+            self(self.dummy_inputs(), training=False)
+
+    def extra_config(self) -> dict:
+        """Constructor arguments beyond the config, relative_attention, recompute_layers and name."""
+        return {}
+
+    def get_config(self):
+        return {"config": self.config.to_dict(), "relative_attention": self.relative_attention,
+                "recompute_layers": self.recompute_layers, "name": self.name, **self.extra_config()}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        return cls(NezhaConfig.from_dict(config.pop("config")), **config)
+
+
+class NezhaModel(BuiltFromConfig, tf.keras.Model):
     """The encoder. Call with a dict of `input_ids`, `input_mask`, `segment_ids` ([batch, seq]).
 
     Returns `embedding_output`, `encoder_layers` (one per layer), `sequence_output` and
@@ -94,11 +121,6 @@ class NezhaModel(tf.keras.Model):
         self.ensure_built()
         return self.embeddings.word_embeddings
 
-    def ensure_built(self) -> None:
-        """Creates the variables (by calling on a tiny batch) if the model was never called."""
-        if not self.built:
-            self(dummy_features(ENCODER_INPUTS), training=False)
-
     def call(self, inputs, training=False):
         input_ids, input_mask, segment_ids = int_features(inputs, ENCODER_INPUTS)
         embedding_output = self.embeddings(input_ids, segment_ids, training=training)
@@ -150,11 +172,32 @@ class NezhaModel(tf.keras.Model):
         names.update(dense_tf1_variables(self.pooler, f"{prefix}/pooler/dense"))
         return names
 
-    def get_config(self):
-        return {"config": self.config.to_dict(), "relative_attention": self.relative_attention,
-                "recompute_layers": self.recompute_layers, "name": self.name}
 
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        return cls(NezhaConfig.from_dict(config.pop("config")), **config)
+class NezhaWithHeads(BuiltFromConfig, tf.keras.Model):
+    """A NezhaModel (`self.encoder`) with heads on top: the base of the pretraining and task models.
+    Subclasses create their heads after calling this constructor and list the heads' TF1 names in
+    `head_tf1_variables`."""
+
+    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.config = config
+        self.encoder = NezhaModel(config, relative_attention=relative_attention, recompute_layers=recompute_layers)
+
+    @property
+    def relative_attention(self) -> str:
+        return self.encoder.relative_attention
+
+    @property
+    def recompute_layers(self) -> bool:
+        return self.encoder.recompute_layers
+
+    def tf1_variables(self) -> dict:
+        """Original TF1 name (no ':0') -> variable: the encoder's and the heads'."""
+        self.ensure_built()
+        names = dict(self.encoder.tf1_variables())
+        names.update(self.head_tf1_variables())
+        return names
+
+    def head_tf1_variables(self) -> dict:
+        raise NotImplementedError

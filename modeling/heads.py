@@ -1,4 +1,5 @@
-"""The pretraining heads: masked-LM (tied to the word embeddings) and next-sentence prediction."""
+"""Every head: the pretraining heads (masked-LM tied to the word embeddings, next-sentence prediction)
+and the task models' output projection."""
 from __future__ import annotations
 
 import tensorflow as tf
@@ -95,4 +96,37 @@ class NextSentenceHead(tf.keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(initializer_range=self.initializer_range)
+        return config
+
+
+class OutputProjection(tf.keras.layers.Layer):
+    """x . output_weights^T + output_bias, stored in the original's [num_outputs, hidden] layout."""
+
+    def __init__(self, num_outputs: int, initializer_range: float = 0.02, dropout_rate: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs = num_outputs
+        self.initializer_range = initializer_range
+        self.dropout_rate = dropout_rate
+        self.dropout = tf.keras.layers.Dropout(dropout_rate)
+
+    def build(self, input_shape):
+        hidden = int(input_shape[-1])
+        self.output_weights = self.add_weight(
+            "output_weights", [self.num_outputs, hidden], initializer=truncated_normal(self.initializer_range))
+        self.output_bias = self.add_weight("output_bias", [self.num_outputs], initializer="zeros")
+        super().build(input_shape)
+
+    def call(self, inputs, training=False):
+        inputs = self.dropout(tf.cast(inputs, self.compute_dtype), training=training)
+        weights = tf.cast(self.output_weights, self.compute_dtype)
+        logits = project_transposed(inputs, weights) + tf.cast(self.output_bias, self.compute_dtype)
+        return tf.cast(logits, tf.float32)
+
+    def tf1_variables(self, prefix: str = "") -> dict:
+        return {f"{prefix}output_weights": self.output_weights, f"{prefix}output_bias": self.output_bias}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_outputs=self.num_outputs, initializer_range=self.initializer_range,
+                      dropout_rate=self.dropout_rate)
         return config

@@ -4,11 +4,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 from modeling.config import NezhaConfig
-from modeling.encoder import ENCODER_INPUTS, NezhaModel, dummy_features, int_features
+from modeling.encoder import NezhaWithHeads, int_features
 from modeling.heads import MaskedLMHead, NextSentenceHead
 
 
-class NezhaForPretraining(tf.keras.Model):
+class NezhaForPretraining(NezhaWithHeads):
     """Encoder + masked-LM head + next-sentence head (the original's run_pretraining model).
 
     Input: the encoder's features plus `masked_lm_positions` [batch, max_predictions].
@@ -19,20 +19,16 @@ class NezhaForPretraining(tf.keras.Model):
     def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
                  **kwargs):
         kwargs.setdefault("name", "nezha_for_pretraining")
-        super().__init__(**kwargs)
-        self.config = config
-        self.encoder = NezhaModel(config, relative_attention=relative_attention, recompute_layers=recompute_layers,
-                                  name="bert")
+        super().__init__(config, relative_attention=relative_attention, recompute_layers=recompute_layers, **kwargs)
         self.masked_lm = MaskedLMHead(
             self.encoder.embeddings, config.hidden_act, config.initializer_range, name="predictions"
         )
         self.next_sentence = NextSentenceHead(config.initializer_range, name="seq_relationship")
 
-    def ensure_built(self) -> None:
-        if not self.built:
-            features = dummy_features(ENCODER_INPUTS)
-            features["masked_lm_positions"] = tf.zeros([1, 1], tf.int32)
-            self(features, training=False)
+    def dummy_inputs(self) -> dict:
+        features = super().dummy_inputs()
+        features["masked_lm_positions"] = tf.zeros([1, 1], tf.int32)
+        return features
 
     def call(self, inputs, training=False):
         (masked_lm_positions,) = int_features(inputs, ["masked_lm_positions"])
@@ -41,25 +37,10 @@ class NezhaForPretraining(tf.keras.Model):
         outputs["nsp_log_probs"] = self.next_sentence(outputs["pooled_output"])
         return outputs
 
-    def tf1_variables(self) -> dict:
-        self.ensure_built()
-        names = self.encoder.tf1_variables()
-        names.update(self.masked_lm.tf1_variables("cls/predictions"))
+    def head_tf1_variables(self) -> dict:
+        names = self.masked_lm.tf1_variables("cls/predictions")
         names.update(self.next_sentence.tf1_variables("cls/seq_relationship"))
         return names
-
-    def get_config(self):
-        return {
-            "config": self.config.to_dict(),
-            "relative_attention": self.encoder.relative_attention,
-            "recompute_layers": self.encoder.recompute_layers,
-            "name": self.name,
-        }
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        return cls(NezhaConfig.from_dict(config.pop("config")), **config)
 
 
 def _masked_lm_example_losses(outputs, features):

@@ -15,75 +15,21 @@ from __future__ import annotations
 import tensorflow as tf
 
 from modeling.config import NezhaConfig
-from modeling.encoder import ENCODER_INPUTS, NezhaModel, dummy_features, int_features
+from modeling.encoder import NezhaWithHeads, int_features
+from modeling.heads import OutputProjection
 from modeling.layers.naming import truncated_normal
-from modeling.layers.projection import project_transposed
 
 HEAD_DROPOUT = 0.1
 SPAN_MASK_ADDER = -10000.0
 
 
-class OutputProjection(tf.keras.layers.Layer):
-    """x . output_weights^T + output_bias, stored in the original's [num_outputs, hidden] layout."""
-
-    def __init__(self, num_outputs: int, initializer_range: float = 0.02, dropout_rate: float = 0.0, **kwargs):
-        super().__init__(**kwargs)
-        self.num_outputs = num_outputs
-        self.initializer_range = initializer_range
-        self.dropout_rate = dropout_rate
-        self.dropout = tf.keras.layers.Dropout(dropout_rate)
-
-    def build(self, input_shape):
-        hidden = int(input_shape[-1])
-        self.output_weights = self.add_weight(
-            "output_weights", [self.num_outputs, hidden], initializer=truncated_normal(self.initializer_range))
-        self.output_bias = self.add_weight("output_bias", [self.num_outputs], initializer="zeros")
-        super().build(input_shape)
-
-    def call(self, inputs, training=False):
-        inputs = self.dropout(tf.cast(inputs, self.compute_dtype), training=training)
-        weights = tf.cast(self.output_weights, self.compute_dtype)
-        logits = project_transposed(inputs, weights) + tf.cast(self.output_bias, self.compute_dtype)
-        return tf.cast(logits, tf.float32)
-
-    def tf1_variables(self, prefix: str = "") -> dict:
-        return {f"{prefix}output_weights": self.output_weights, f"{prefix}output_bias": self.output_bias}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(num_outputs=self.num_outputs, initializer_range=self.initializer_range,
-                      dropout_rate=self.dropout_rate)
-        return config
-
-
-class _TaskModel(tf.keras.Model):
-    """A NezhaModel (`self.encoder`) and a head; subclasses define `head_outputs`."""
+class _TaskModel(NezhaWithHeads):
+    """A NezhaModel and one OutputProjection `head` (TF1 names under `head_prefix`)."""
 
     head_prefix = ""
 
-    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.config = config
-        self.encoder = NezhaModel(config, relative_attention=relative_attention, recompute_layers=recompute_layers)
-
-    @classmethod
-    def from_config(cls, config, custom_objects=None):
-        config = dict(config)
-        return cls(NezhaConfig.from_dict(config.pop("config")), **config)
-
-    def _base_config(self) -> dict:
-        return {"config": self.config.to_dict(), "relative_attention": self.encoder.relative_attention,
-                "recompute_layers": self.encoder.recompute_layers, "name": self.name}
-
-    def ensure_built(self) -> None:
-        if not self.built:
-            self(dummy_features(ENCODER_INPUTS), training=False)
-
-    def tf1_variables(self) -> dict:
-        self.ensure_built()
-        names = dict(self.encoder.tf1_variables())
-        names.update(self.head.tf1_variables(self.head_prefix))
+    def head_tf1_variables(self) -> dict:
+        names = self.head.tf1_variables(self.head_prefix)
         names.update(self.extra_tf1_variables())
         return names
 
@@ -105,8 +51,8 @@ class NezhaForClassification(_TaskModel):
         logits = self.head(pooled, training=training)
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
-    def get_config(self):
-        return {**self._base_config(), "num_labels": self.num_labels}
+    def extra_config(self):
+        return {"num_labels": self.num_labels}
 
 
 class NezhaForTokenTagging(_TaskModel):
@@ -139,8 +85,8 @@ class NezhaForTokenTagging(_TaskModel):
     def extra_tf1_variables(self) -> dict:
         return {"transitions": self.transitions} if self.use_crf else {}
 
-    def get_config(self):
-        return {**self._base_config(), "num_labels": self.num_labels, "use_crf": self.use_crf}
+    def extra_config(self):
+        return {"num_labels": self.num_labels, "use_crf": self.use_crf}
 
 
 class NezhaForSpanExtraction(_TaskModel):
@@ -163,9 +109,6 @@ class NezhaForSpanExtraction(_TaskModel):
         allowed = tf.maximum(allowed, tf.one_hot(tf.zeros_like(input_mask[:, 0]), tf.shape(input_mask)[1]))
         adder = (1.0 - allowed) * SPAN_MASK_ADDER
         return {"start_logits": logits[:, :, 0] + adder, "end_logits": logits[:, :, 1] + adder}
-
-    def get_config(self):
-        return self._base_config()
 
 
 def classification_loss(outputs, label_ids):

@@ -1,14 +1,22 @@
-"""Resumable TF2 checkpoints (rank 0 writes) and initial weights from either checkpoint layout."""
+"""Run state: resumable TF2 checkpoints (rank 0 writes), which weights a run starts or evaluates
+from (output_dir's latest checkpoint, its best/ copy, or --init_checkpoint), and the best/ copy.
+
+Reading a checkpoint of any format is modeling/checkpoint_formats.py's job; this module only
+decides which checkpoint a run uses, and calls `load_checkpoint` once for it.
+"""
 import os
 from typing import Optional
 
 import tensorflow as tf
+from absl import logging
 
-from modeling.checkpoint import load_tf1_checkpoint, resolve_checkpoint_prefix
+from fileio.atomic import atomic_directory
+from modeling.checkpoint_formats import CheckpointError, load_checkpoint
 
+__all__ = ["BEST_DIR", "CheckpointError", "CheckpointKeeper", "ensure_writable_dir", "load_initial_weights",
+           "restore_for_inference", "save_best_weights", "start_weights"]
 
-class CheckpointError(RuntimeError):
-    pass
+BEST_DIR = "best"
 
 
 def ensure_writable_dir(path: str) -> None:
@@ -55,37 +63,48 @@ class CheckpointKeeper:
         return path
 
 
-def _variable_names(path: str):
-    try:
-        return [name for name, _ in tf.train.list_variables(path)]
-    except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointError(f"cannot read checkpoint {path}: {getattr(error, 'message', error)}") from None
+def load_initial_weights(model: tf.keras.Model, path: str, log: bool = True):
+    """Loads `path` (any format modeling/checkpoint_formats.py reads) and logs which variables came
+    from it. Returns the LoadReport (loaded, missing, unused), the same for every format."""
+    report = load_checkpoint(model, path)
+    if report is not None and log:
+        encoder = getattr(model, "encoder", None)
+        if encoder is not None:
+            names = set(encoder.tf1_variables())
+            logging.info("init_checkpoint %s: %d of %d encoder variables loaded\n%s",
+                         path, len(names & set(report.loaded)), len(names), report)
+        else:
+            logging.info("initial weights: %s", report)
+    return report
 
 
-def is_tf1_checkpoint(path: str) -> bool:
-    """An original (TF1 name-based) checkpoint has no object graph; ours do."""
-    return "_CHECKPOINTABLE_OBJECT_GRAPH" not in _variable_names(path)
+def start_weights(model: tf.keras.Model, output_dir: str, init_checkpoint: Optional[str], log: bool = True):
+    """Before training: nothing when output_dir holds a checkpoint (the loop resumes from it, which
+    wins over --init_checkpoint), else --init_checkpoint if given. Returns its LoadReport or None."""
+    if tf.train.latest_checkpoint(output_dir) is not None or not init_checkpoint:
+        return None
+    return load_initial_weights(model, init_checkpoint, log=log)
 
 
-def _saved_encoder_variables(path: str) -> int:
-    """How many encoder variables one of our checkpoints holds (optimizer slots not counted)."""
-    return sum(1 for name in _variable_names(path)
-               if name.startswith("model/encoder/") and name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")
-               and ".OPTIMIZER_SLOT" not in name)
+def save_best_weights(model: tf.keras.Model, output_dir: str) -> str:
+    """The model's weights as output_dir/best/model, replacing the previous best/ only when complete."""
+    directory = os.path.join(output_dir, BEST_DIR)
+    with atomic_directory(directory) as temporary:
+        tf.train.Checkpoint(model=model).write(os.path.join(temporary, "model"))
+    return os.path.join(directory, "model")
 
 
-def load_initial_weights(model: tf.keras.Model, path: str):
-    """Loads an original TF1 checkpoint (by TF1 names, returning its LoadReport) or one of ours
-    (by object graph: the whole model where it matches, and at least the whole encoder)."""
-    path = resolve_checkpoint_prefix(path)
-    if is_tf1_checkpoint(path):
-        return load_tf1_checkpoint(model, path)
-    encoder = getattr(model, "encoder", None)
-    if encoder is not None:
-        # Another task's checkpoint may lack this model's head, but it must supply the whole encoder.
-        saved = _saved_encoder_variables(path)
-        if saved != len(encoder.variables):
-            raise CheckpointError(f"checkpoint {path} does not hold this model's encoder: it has {saved} encoder "
-                                  f"variables, the model {len(encoder.variables)} (another model or config?)")
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+def restore_for_inference(model, output_dir: str, init_checkpoint: Optional[str], prefer_best: bool,
+                          required: bool = True) -> Optional[str]:
+    """Weights for evaluation / prediction: output_dir/best (when prefer_best), else the latest
+    training checkpoint in output_dir, else init_checkpoint. Returns what was loaded (None when
+    nothing was there and not `required`)."""
+    best = os.path.join(output_dir, BEST_DIR, "model")
+    for source, wanted in ((best, prefer_best and tf.io.gfile.exists(best + ".index")),
+                           (tf.train.latest_checkpoint(output_dir), True), (init_checkpoint, True)):
+        if source and wanted:
+            load_initial_weights(model, source)
+            return source
+    if required:
+        raise ValueError(f"nothing to evaluate: no checkpoint in {output_dir} and no --init_checkpoint")
     return None

@@ -1,7 +1,18 @@
-"""Flags that every training script shares: run_pretraining.py and the three fine-tuning scripts
-drive the same loop, so they take the same loop, precision and Horovod options under the same
-names (the original's names where it had them)."""
-from absl import flags
+"""Every flag of the training scripts, in one module: run_pretraining.py and the three fine-tuning
+scripts drive the same loop, so they take the same loop, precision and Horovod options under the
+same names (the original's names where it had them); create_pretraining_data.py shares the tokenizer
+flags. Here, too: typed options from parsed flags (the library never sees absl flags) and the one
+way a script fails on bad input (`run_main`).
+
+A script calls the define_* functions of what it does, then `options_from_flags(<its options
+class>)` and `run_main(...)`.
+"""
+import dataclasses
+import sys
+
+from absl import flags, logging
+
+FLAGS = flags.FLAGS
 
 
 def define_loop_flags() -> None:
@@ -39,10 +50,123 @@ def define_loop_flags() -> None:
                       "Keep only each transformer layer's input for the backward pass and recompute the rest "
                       "there: about a quarter less peak memory for NEZHA-base for about one more forward pass "
                       "of compute (dropout masks are reproduced exactly).")
-    flags.DEFINE_bool("use_xla", False, "Compile the gradient and update computations with XLA (jit_compile).")
+    flags.DEFINE_bool("use_xla", False,
+                      "Compile the forward and backward pass of each training step (the gradient computation) "
+                      "with XLA (jit_compile). The optimizer update is not part of that cluster: the optimizer "
+                      "compiles each variable's update on its own either way.")
     flags.DEFINE_bool("horovod", False,
                       "Data parallelism over the processes started by horovodrun: gradients averaged by "
                       "allreduce, rank 0 broadcasts the initial state and alone writes checkpoints and logs.")
     flags.DEFINE_bool("hvd_fp16_allreduce", False, "With --horovod: compress gradients to float16 for the allreduce.")
     flags.register_validator("use_bf16", lambda value: not (value and flags.FLAGS.use_fp16),
                              message="--use_fp16 and --use_bf16 exclude each other")
+    flags.mark_flags_as_required(["output_dir", "bert_config_file"])
+
+
+def define_tokenizer_flags() -> None:
+    """WordPiece vocabulary or SentencePiece model, and lower-casing (one of the first two is needed)."""
+    flags.DEFINE_string("vocab_file", None, "The WordPiece vocabulary file the model was trained on.")
+    flags.DEFINE_string("spm_model_file", None, "A SentencePiece model to tokenize with instead of --vocab_file; its "
+                        "pieces are the vocabulary and must include [CLS], [SEP] and [MASK].")
+    flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (and strip accents with WordPiece). True for "
+                      "uncased and Chinese models.")
+    flags.register_multi_flags_validator(["vocab_file", "spm_model_file"],
+                                         lambda values: bool(values["vocab_file"] or values["spm_model_file"]),
+                                         message="give --vocab_file or --spm_model_file")
+
+
+def define_pretraining_flags() -> None:
+    """run_pretraining.py: the loop flags plus the input records, steps and optimizer."""
+    define_loop_flags()
+    flags.DEFINE_string("input_file", None, "Input TFRecord files: comma-separated globs.")
+    flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked-LM predictions per sequence in the records.")
+    flags.DEFINE_integer("num_train_steps", 100000, "Number of updates.")
+    flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup updates.")
+    flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of evaluation batches.")
+    flags.DEFINE_bool("report_loss", True,
+                      "Show the training losses in the progress line logged every --log_every updates (the "
+                      "original's flag); --noreport_loss logs step, throughput, learning rate and loss scale "
+                      "only. TensorBoard scalars are written either way.")
+    flags.DEFINE_enum("optimizer", "lamb", ["lamb", "adam"], "lamb, or adam (AdamWeightDecay).")
+    flags.DEFINE_bool("deterministic", False,
+                      "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
+    flags.DEFINE_integer("seed", 12345, "Random seed (model initialisation, shuffling).")
+    flags.mark_flags_as_required(["input_file"])
+
+
+def define_finetuning_flags() -> None:
+    """The original's fine-tuning flags shared by run_clf.py, run_seq_labelling.py and run_reading.py:
+    the loop flags, the tokenizer flags, the task's data and modes, and --export_dir."""
+    define_loop_flags()
+    define_tokenizer_flags()
+    flags.DEFINE_string("data_dir", None, "The input data dir holding the task's train/dev/test files.")
+    flags.DEFINE_bool("do_predict", False, "Whether to predict on the test set.")
+    flags.DEFINE_bool("do_train_and_eval", False, "Train, evaluate on dev at every checkpoint, keep the best "
+                      "checkpoint by the task's main metric, then evaluate and predict with it.")
+    flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
+    flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
+    flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training for linear learning-rate warmup.")
+    flags.DEFINE_string("export_dir", None, "If set, write a SavedModel with a serving signature here.")
+    flags.DEFINE_integer("seed", 12345,
+                         "Random seed of the run: the head's (and any unloaded variable's) initialisation, "
+                         "dropout and the shuffling of the training data. Same seed, same flags, same "
+                         "numbers; run several seeds to see the spread.")
+    flags.mark_flags_as_required(["data_dir"])
+
+
+def define_classification_flags() -> None:
+    """run_clf.py."""
+    define_finetuning_flags()
+    flags.DEFINE_string("task_name", None, "The task, which picks the file format and the labels: lcqmc, "
+                        "chnsenti, text_clf, xnli or mrpc (see docs/finetuning.md).")
+    flags.mark_flags_as_required(["task_name"])
+
+
+def define_tagging_flags() -> None:
+    """run_seq_labelling.py."""
+    define_finetuning_flags()
+    flags.DEFINE_string("task_name", "ner", "Optional: 'ner', the only task of this script (accepted so that "
+                        "the original's command lines run unchanged); any other name is an error.")
+    flags.DEFINE_bool("use_crf", False, "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
+
+
+def define_reading_flags() -> None:
+    """run_reading.py."""
+    define_finetuning_flags()
+    flags.DEFINE_string("task_name", "cmrc2018", "Which dataset's file names --train_file and --predict_file "
+                        "default to in --data_dir: cmrc2018 (cmrc2018_train.json, cmrc2018_dev.json) or squad "
+                        "(train-v1.1.json, dev-v1.1.json); any other name is an error.")
+    flags.DEFINE_string("train_file", None, "SQuAD-style training JSON (default: by --task_name in --data_dir).")
+    flags.DEFINE_string("predict_file", None, "SQuAD-style JSON to evaluate / predict on "
+                        "(default: by --task_name in --data_dir).")
+    flags.DEFINE_integer("doc_stride", 128, "When splitting a long context into windows, the stride between them.")
+    flags.DEFINE_integer("max_query_length", 64, "Questions longer than this many tokens are truncated.")
+    flags.DEFINE_integer("n_best_size", 20, "How many n-best predictions to consider and write.")
+    flags.DEFINE_integer("max_answer_length", 30, "The longest answer, in word pieces, that can be predicted.")
+
+
+def options_from_flags(options_class):
+    """An options dataclass filled from the parsed flags of the same names (the rest keep their defaults)."""
+    return options_class(**{field.name: FLAGS[field.name].value for field in dataclasses.fields(options_class)
+                            if field.name in FLAGS})
+
+
+def training_errors() -> tuple:
+    """What a training script reports as a one-line error rather than a traceback: bad files, data,
+    config, flags and checkpoints, a diverging loss, a failed Horovod set-up."""
+    from modeling.checkpoint_formats import CheckpointError
+
+    from .distributed import DistributedError
+    from .loop import NonFiniteLossError
+    return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError)
+
+
+def run_main(program: str, function, *args, errors=None) -> None:
+    """The one way a script fails on bad input: `<program>: error: <message>` on stderr (and in the
+    log), exit code 1, no traceback. `errors` defaults to training_errors()."""
+    try:
+        function(*args)
+    except errors or training_errors() as error:
+        logging.error("%s", error)
+        print(f"{program}: error: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -16,8 +16,10 @@ def format_progress(step: int, sequences_per_second: float, scalars: Dict[str, f
 class ProgressLogger:
     """Logs every `every` updates: throughput over the interval plus the given scalars."""
 
-    def __init__(self, every: int, sequences_per_update: int, summary_dir: Optional[str], enabled: bool):
+    def __init__(self, every: int, sequences_per_update: int, summary_dir: Optional[str], enabled: bool,
+                 report_loss: bool = True):
         self.every = max(1, int(every))
+        self.report_loss = report_loss
         self.sequences_per_update = sequences_per_update
         self.enabled = enabled
         self.writer = tf.summary.create_file_writer(summary_dir) if (enabled and summary_dir) else None
@@ -39,7 +41,8 @@ class ProgressLogger:
         self._start_time, self._start_step = now, step
         if not self.enabled:
             return None
-        line = format_progress(step, throughput, scalars)
+        shown = scalars if self.report_loss else {k: v for k, v in scalars.items() if not k.endswith("loss")}
+        line = format_progress(step, throughput, shown)
         logging.info(line)
         self.last_line = line
         if self.writer is not None:

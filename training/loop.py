@@ -13,6 +13,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 import tensorflow as tf
 from absl import logging
 
+from modeling import finish_metrics
 from modeling.optimizers import clip_factor
 from modeling.optimizers.base import dense_gradient
 
@@ -74,6 +75,7 @@ class LoopSettings:
     num_accumulation_steps: int = 1
     clip_norm: float = 1.0
     jit_compile: bool = False
+    report_loss: bool = True  # show the losses in the progress line
 
     def __post_init__(self):
         for name in ("num_train_steps", "save_checkpoints_steps", "keep_checkpoint_max", "log_every",
@@ -299,7 +301,8 @@ class Trainer:
         dataset = self.prepare(data)
         k = self.settings.num_accumulation_steps
         logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.size,
-                                f"{self.settings.output_dir}/train" if self.is_chief else None, self.is_chief)
+                                f"{self.settings.output_dir}/train" if self.is_chief else None, self.is_chief,
+                                report_loss=self.settings.report_loss)
         for callback in self.callbacks:
             callback.on_train_begin(self)
         iterator = iter(dataset)
@@ -331,7 +334,8 @@ class Trainer:
     # -- evaluation -----------------------------------------------------------------------
     def evaluate(self, dataset: tf.data.Dataset, metric_fn: MetricFn,
                  max_steps: Optional[int] = None) -> Dict[str, float]:
-        """Sum of each metric's (weighted sum, weight) over all batches (and processes), then divided."""
+        """Sum of each metric's (weighted sum, weight) over all batches (and processes), then divided
+        (`finish_metrics`: 0 where nothing was counted, as the original's tf.metrics)."""
         compiled = tf.function(lambda features: metric_fn(self.model, features), reduce_retracing=True)
         sums: Dict[str, List[float]] = {}
         try:
@@ -349,10 +353,4 @@ class Trainer:
             flat = self.distributed.allreduce_sum(
                 [tf.constant([sums[n][0], sums[n][1]], tf.float64) for n in names])
             sums = {n: list(v.numpy()) for n, v in zip(names, flat)}
-        return {n: (sums[n][0] / sums[n][1] if sums[n][1] else float("nan")) for n in names}
-
-    def predict(self, dataset: tf.data.Dataset, predict_fn: Callable):
-        """Yields predict_fn(model, features) as NumPy, batch by batch."""
-        compiled = tf.function(lambda features: predict_fn(self.model, features), reduce_retracing=True)
-        for features in dataset:
-            yield tf.nest.map_structure(lambda t: t.numpy(), compiled(features))
+        return finish_metrics({n: sums[n] for n in names})

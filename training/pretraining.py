@@ -6,55 +6,32 @@ from typing import Dict, Optional
 import tensorflow as tf
 from absl import logging
 
-from data.atomic import atomic_output
 from data.pretraining_input import expand_input_files, pretraining_dataset
-from modeling import (CheckpointNotFoundError, NezhaConfig, NezhaForPretraining, pretraining_losses,
-                      pretraining_metrics, save_tf1_checkpoint)
+from fileio.atomic import write_text
+from modeling import NezhaConfig, NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
 from modeling.optimizers import create_optimizer, name_lookup
 
-from .checkpointing import CheckpointError, ensure_writable_dir, load_initial_weights
-from .distributed import Distributed, DistributedError
-from .loop import LoopSettings, NonFiniteLossError, Trainer
+from .checkpointing import ensure_writable_dir, restore_for_inference, start_weights
+from .distributed import Distributed
+from .loop import Trainer
+from .options import RunOptions
 from .precision import Precision
-
-# What run_pretraining.py reports as a one-line error rather than a traceback (bad input files,
-# data, config and flags are ValueErrors: InputFileError, InputDataError, ConfigError, ...).
-PretrainingError = (ValueError, NonFiniteLossError, CheckpointError, CheckpointNotFoundError, DistributedError)
 
 EVAL_KEYS = ("masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss")
 
 
-@dataclass
-class PretrainingOptions:
+@dataclass(kw_only=True)
+class PretrainingOptions(RunOptions):
+    """The typed settings of a pretraining run; run_pretraining.py builds them from its flags."""
     input_file: str
-    output_dir: str
-    bert_config_file: str
-    init_checkpoint: Optional[str] = None
-    max_seq_length: int = 128
     max_predictions_per_seq: int = 20
-    do_train: bool = False
-    do_eval: bool = False
-    train_batch_size: int = 32
-    eval_batch_size: int = 8
-    learning_rate: float = 5e-5
     num_train_steps: int = 100000
     num_warmup_steps: int = 10000
-    save_checkpoints_steps: int = 1000
     max_eval_steps: int = 100
-    horovod: bool = False
-    report_loss: bool = True
-    use_fp16: bool = False
-    use_bf16: bool = False
-    use_xla: bool = False
     optimizer: str = "lamb"
-    num_accumulation_steps: int = 1
-    keep_checkpoint_max: int = 5
     deterministic: bool = False
-    log_every: int = 100
-    hvd_fp16_allreduce: bool = False
     seed: int = 12345
     relative_attention: str = "per_distance"
-    recompute_layers: bool = False
 
 
 def pretraining_loss(model, features, training):
@@ -99,23 +76,11 @@ class PretrainingRun:
         self.optimizer = create_optimizer(options.optimizer, options.learning_rate * self.distributed.size,
                                           options.num_train_steps, options.num_warmup_steps,
                                           name_of=name_lookup(self.model.tf1_variables(), fallback=None))
-        settings = LoopSettings(output_dir=options.output_dir, num_train_steps=options.num_train_steps,
-                                save_checkpoints_steps=options.save_checkpoints_steps,
-                                keep_checkpoint_max=options.keep_checkpoint_max, log_every=options.log_every,
-                                num_accumulation_steps=options.num_accumulation_steps,
-                                jit_compile=options.use_xla)
+        settings = options.loop_settings(options.num_train_steps)
         self.trainer = Trainer(self.model, pretraining_loss, self.optimizer, settings,
                                precision=self.precision, distributed=self.distributed)
-        self._load_initial_weights()
-
-    def _load_initial_weights(self) -> None:
-        """Our latest checkpoint wins (the trainer resumes from it); otherwise --init_checkpoint."""
-        if tf.train.latest_checkpoint(self.options.output_dir) is not None:
-            return
-        if self.options.init_checkpoint:
-            report = load_initial_weights(self.model, self.options.init_checkpoint)
-            if report is not None and self.distributed.is_chief:
-                logging.info("initial weights: %s", report)
+        # Our latest checkpoint wins (the trainer resumes from it); otherwise --init_checkpoint.
+        start_weights(self.model, options.output_dir, options.init_checkpoint, log=self.distributed.is_chief)
 
     def train_dataset(self, consumed_batches: int = 0) -> tf.data.Dataset:
         o = self.options
@@ -141,25 +106,21 @@ class PretrainingRun:
         """The weights in the original TF1 layout, output_dir/export/model.ckpt-<step>, and bert_config.json."""
         directory = os.path.join(self.options.output_dir, "export")
         tf.io.gfile.makedirs(directory)
-        with atomic_output(os.path.join(directory, "bert_config.json")) as temporary:
-            self.config.to_json_file(temporary)
+        self.config.to_json_file(os.path.join(directory, "bert_config.json"))
         prefix = save_tf1_checkpoint(self.model, os.path.join(directory, f"model.ckpt-{self.trainer.step}"))
         logging.info("exported TF1 checkpoint %s", prefix)
         return prefix
 
     def evaluate(self) -> Dict[str, float]:
         if not self.options.do_train:
-            latest = tf.train.latest_checkpoint(self.options.output_dir)
-            if latest is not None:
-                load_initial_weights(self.model, latest)
+            # output_dir's latest checkpoint if any; else the initial weights loaded above
+            restore_for_inference(self.model, self.options.output_dir, None, prefer_best=False, required=False)
         metrics = self.trainer.evaluate(self.eval_dataset(), pretraining_metric_fn, self.options.max_eval_steps)
         results = {key: metrics[key] for key in EVAL_KEYS}
         results["global_step"] = self.trainer.step
         if self.distributed.is_chief:
             path = os.path.join(self.options.output_dir, "eval_results.txt")
-            with atomic_output(path) as temporary, open(temporary, "w") as f:
-                for key in sorted(results):
-                    f.write(f"{key} = {results[key]}\n")
+            write_text(path, "".join(f"{key} = {results[key]}\n" for key in sorted(results)))
             logging.info("eval results in %s: %s", path, results)
         return results
 

@@ -16,6 +16,7 @@ import os
 from typing import List, Optional, Sequence
 
 from data.tasks.errors import DataError, log_skipped, require_file
+from data.tasks.packing import pack_tokens
 
 logger = logging.getLogger(__name__)
 
@@ -147,19 +148,6 @@ def truncate_seq_pair(tokens_a, tokens_b, max_length):
             tokens_a.pop()
         else:
             tokens_b.pop()
-
-
-def pack_tokens(tokens_a, tokens_b, tokenizer, max_seq_length):
-    """[CLS] a [SEP] (b [SEP]) -> ids, mask and segment ids zero-padded to max_seq_length."""
-    tokens = ["[CLS]"] + tokens_a + ["[SEP]"]
-    segment_ids = [0] * len(tokens)
-    if tokens_b:
-        tokens += tokens_b + ["[SEP]"]
-        segment_ids += [1] * (len(tokens_b) + 1)
-    input_ids = tokenizer.convert_tokens_to_ids(tokens)
-    input_mask = [1] * len(input_ids)
-    padding = max_seq_length - len(input_ids)
-    return input_ids + [0] * padding, input_mask + [0] * padding, segment_ids + [0] * padding
 
 
 def convert_example(example, label_map, max_seq_length, tokenizer):

@@ -9,6 +9,7 @@ import os
 from typing import List, Optional
 
 from data.tasks.errors import DataError, require_file
+from data.tasks.packing import pack_pair, padded_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -92,17 +93,17 @@ def convert_sentence(sentence, label_map, max_seq_length, tokenizer, source="inp
     # The original keeps max_seq_length - 2 pieces to leave room for [CLS] and [SEP].
     tokens = tokens[: max_seq_length - 2]
     token_labels = token_labels[: max_seq_length - 2]
-    tokens = ["[CLS]"] + tokens + ["[SEP]"]
-    token_labels = ["[CLS]"] + token_labels + ["[SEP]"]
-    input_ids = tokenizer.convert_tokens_to_ids(tokens)
-    label_ids = [label_map[label] for label in token_labels]
-    padding = max_seq_length - len(input_ids)
+    tokens, segment_ids = pack_pair(tokens)
+    token_labels, _ = pack_pair(token_labels)  # [CLS] and [SEP] are their own labels
+    input_ids, input_mask, segment_ids = padded_inputs(tokenizer.convert_tokens_to_ids(tokens), segment_ids,
+                                                       max_seq_length)
+    label_ids, _, _ = padded_inputs([label_map[label] for label in token_labels], [], max_seq_length)
     char_positions = [p + 1 if p is not None and p + 1 < len(tokens) - 1 else None for p in first_piece]
     return NerFeatures(
-        input_ids=input_ids + [0] * padding,
-        input_mask=[1] * len(input_ids) + [0] * padding,
-        segment_ids=[0] * max_seq_length,
-        label_ids=label_ids + [0] * padding,
+        input_ids=input_ids,
+        input_mask=input_mask,
+        segment_ids=segment_ids,
+        label_ids=label_ids,
         char_positions=char_positions,
     )
 

@@ -15,6 +15,7 @@ import math
 from typing import Dict, List, Optional, Tuple
 
 from data.tasks.errors import DataError, log_skipped, require_file
+from data.tasks.packing import pack_pair, padded_inputs
 from data.tokenization import is_cjk_char, is_punctuation
 
 logger = logging.getLogger(__name__)
@@ -190,17 +191,13 @@ def convert_examples(examples, tokenizer, max_seq_length, doc_stride, max_query_
         answer = _answer_pieces(example, spans) if training else (None, None)
         windows = _windows(len(pieces), max_pieces, doc_stride)
         for window_index, (start, length) in enumerate(windows):
-            tokens = ["[CLS]"] + query + ["[SEP]"]
-            segment_ids = [0] * len(tokens)
-            char_span, is_max = {}, {}
-            for i in range(start, start + length):
-                char_span[len(tokens)] = spans[i]
-                is_max[len(tokens)] = _is_max_context(windows, window_index, i)
-                tokens.append(pieces[i])
-            tokens.append("[SEP]")
-            segment_ids += [1] * (length + 1)
-            input_ids = tokenizer.convert_tokens_to_ids(tokens)
-            padding = max_seq_length - len(input_ids)
+            tokens, segment_ids = pack_pair(query, pieces[start:start + length])
+            first = len(query) + 2  # the window's first piece, after [CLS] query [SEP]
+            char_span = {first + j: spans[i] for j, i in enumerate(range(start, start + length))}
+            is_max = {first + j: _is_max_context(windows, window_index, i)
+                      for j, i in enumerate(range(start, start + length))}
+            input_ids, input_mask, segment_ids = padded_inputs(tokenizer.convert_tokens_to_ids(tokens), segment_ids,
+                                                               max_seq_length)
             start_position = end_position = 0  # [CLS]: the answer is not in this window
             if training and answer[0] is not None and start <= answer[0] and answer[1] < start + length:
                 offset = len(query) + 2 - start
@@ -208,9 +205,7 @@ def convert_examples(examples, tokenizer, max_seq_length, doc_stride, max_query_
             features.append(ReadingFeatures(
                 unique_id=1000000000 + len(features), example_index=example_index,
                 window_index=window_index, tokens=tokens, token_char_span=char_span,
-                token_is_max_context=is_max, input_ids=input_ids + [0] * padding,
-                input_mask=[1] * len(input_ids) + [0] * padding,
-                segment_ids=segment_ids + [0] * padding,
+                token_is_max_context=is_max, input_ids=input_ids, input_mask=input_mask, segment_ids=segment_ids,
                 start_position=start_position, end_position=end_position))
     return features
 

@@ -1,6 +1,6 @@
 """The original's optimizers and learning-rate schedule."""
 from .adam_weight_decay import AdamWeightDecay
-from .clipping import all_finite, clip_by_global_norm, clip_factor
+from .clipping import all_finite, clip_factor
 from .lamb import Lamb
 from .schedule import PolynomialWarmup
 from .weight_decay import DEFAULT_EXCLUDE, decays, keras_name, name_lookup
@@ -17,5 +17,5 @@ def create_optimizer(name: str, init_lr: float, num_train_steps: int, num_warmup
     return OPTIMIZERS[name](schedule, weight_decay_rate=weight_decay_rate, name_of=name_of)
 
 
-__all__ = ["AdamWeightDecay", "Lamb", "PolynomialWarmup", "create_optimizer", "clip_by_global_norm", "clip_factor",
+__all__ = ["AdamWeightDecay", "Lamb", "PolynomialWarmup", "create_optimizer", "clip_factor",
            "all_finite", "decays", "keras_name", "name_lookup", "DEFAULT_EXCLUDE", "OPTIMIZERS"]

@@ -1,5 +1,5 @@
 """The original's gradient clipping: global norm 1.0, and norm 1.0 itself when a gradient is non-finite."""
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
 
@@ -10,25 +10,12 @@ def all_finite(grads: Sequence[tf.Tensor]) -> tf.Tensor:
     return tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
 
 
-def clip_by_global_norm(grads: Sequence[tf.Tensor], clip_norm: float = 1.0,
-                        finite: tf.Tensor = None) -> Tuple[List[tf.Tensor], tf.Tensor]:
-    """Returns (clipped grads, whether all were finite).
+def clip_factor(grads: Sequence[tf.Tensor], clip_norm: float = 1.0, finite: tf.Tensor = None,
+                prescale: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
+    """The scalar that global-norm clipping multiplies (prescale * grads) by, without making copies.
 
     With a non-finite gradient the global norm is itself non-finite; the original then uses 1.0
     as the norm so the (discarded or diverging) update does not turn every weight into NaN.
-    """
-    grads = [dense_gradient(g) for g in grads]
-    if finite is None:
-        finite = all_finite(grads)
-    norm = tf.linalg.global_norm(grads)
-    use_norm = tf.where(finite, norm, tf.constant(1.0, norm.dtype))
-    clipped, _ = tf.clip_by_global_norm(grads, clip_norm, use_norm=use_norm)
-    return clipped, finite
-
-
-def clip_factor(grads: Sequence[tf.Tensor], clip_norm: float = 1.0, finite: tf.Tensor = None,
-                prescale: Optional[tf.Tensor] = None) -> Tuple[tf.Tensor, tf.Tensor]:
-    """The scalar that clip_by_global_norm would multiply (prescale * grads) by, without making copies.
 
     Returns (factor, finite); the factor includes `prescale` (e.g. 1/loss_scale), so the clipped
     gradients are `g * factor`. Same arithmetic as tf.clip_by_global_norm with use_norm.

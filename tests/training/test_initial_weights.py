@@ -1,4 +1,5 @@
-"""--init_checkpoint accepts one of our own TF2 checkpoints as well as an original TF1 one."""
+"""--init_checkpoint accepts one of our own TF2 checkpoints as well as an original TF1 one, and reports
+what it loaded the same way for both."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -18,7 +19,13 @@ def test_a_pretraining_checkpoint_initialises_a_classifier_encoder(tmp_path):
 
     classifier = NezhaForClassification(CONFIG, num_labels=3)
     classifier.ensure_built()
-    assert load_initial_weights(classifier, prefix) is None  # restored by object graph, not by TF1 name
+    report = load_initial_weights(classifier, prefix)  # restored by object graph, reported by TF1 name
+
+    assert report.loaded == sorted(classifier.encoder.tf1_variables())
+    assert report.missing_in_checkpoint == ["output_bias", "output_weights"]  # the new head
+    assert "model/next_sentence/output_weights" in report.unused_in_checkpoint
+    assert "model/masked_lm/transform/kernel" in report.unused_in_checkpoint
+    assert "22 variables" in str(report) and "output_weights" in str(report)
 
     source = pretrained.encoder.tf1_variables()
     target = classifier.encoder.tf1_variables()
@@ -53,3 +60,20 @@ def test_a_checkpoint_of_a_deeper_encoder_is_a_clear_error(tmp_path):
     classifier.ensure_built()
     with pytest.raises(CheckpointError, match="does not hold this model's encoder"):
         load_initial_weights(classifier, prefix)
+
+
+def test_a_training_checkpoint_reports_its_optimizer_state_as_ignored(tmp_path):
+    source = NezhaForClassification(CONFIG, num_labels=2)
+    source.ensure_built()
+    step = tf.Variable(3, dtype=tf.int64)
+    prefix = tf.train.Checkpoint(model=source, optimizer=tf.train.Checkpoint(iterations=step)).save(
+        str(tmp_path / "ckpt"))
+
+    target = NezhaForClassification(CONFIG, num_labels=2)
+    target.ensure_built()
+    report = load_initial_weights(target, prefix)
+    assert report.loaded == sorted(target.tf1_variables())
+    assert report.missing_in_checkpoint == [] and report.unused_in_checkpoint == []
+    assert any(name.startswith("optimizer/iterations") for name in report.ignored_optimizer_state)
+    np.testing.assert_array_equal(target.tf1_variables()["output_weights"].numpy(),
+                                  source.tf1_variables()["output_weights"].numpy())

@@ -12,11 +12,12 @@ from training.precision import DynamicLossScale, Precision
 
 
 def make_trainer(output_dir, steps=4, k=1, precision=None, lr=1e-2, jit=False, callbacks=(), save_every=2,
-                 optimizer="lamb", keep=5):
+                 optimizer="lamb", keep=5, report_loss=True):
     model = make_toy_model()
     opt = create_optimizer(optimizer, lr, 100, 1, name_of=name_lookup(model.tf1_variables()))
     settings = LoopSettings(str(output_dir), steps, save_checkpoints_steps=save_every, log_every=1,
-                            keep_checkpoint_max=keep, num_accumulation_steps=k, jit_compile=jit)
+                            keep_checkpoint_max=keep, num_accumulation_steps=k, jit_compile=jit,
+                            report_loss=report_loss)
     return Trainer(model, toy_loss, opt, settings, precision=precision, callbacks=callbacks)
 
 
@@ -210,3 +211,16 @@ def test_an_overflow_in_one_micro_batch_skips_the_whole_accumulated_update(tmp_p
     clean.run_update([good, good])
     for a, b in zip(weights(clean), weights(trainer)):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("report_loss", [True, False])
+def test_report_loss_decides_whether_the_progress_line_shows_the_loss(tmp_path, caplog, report_loss):
+    import logging
+
+    trainer = make_trainer(tmp_path, steps=2, report_loss=report_loss)
+    with caplog.at_level(logging.INFO):
+        trainer.train(toy_dataset(64, 8))
+    lines = [r.getMessage() for r in caplog.records if "sequences/s" in r.getMessage()]
+    assert len(lines) == 2  # log_every=1
+    assert all(("total_loss = " in line) == report_loss for line in lines)
+    assert all("learning_rate = " in line for line in lines)

@@ -1,39 +1,48 @@
 """Sentence and sentence-pair classification (lcqmc, chnsenti, text_clf, xnli, mrpc) as a fine-tuning task.
 
-The entry script defines the flags; this module is what it runs.
+run_clf.py builds ClassificationOptions from its flags and runs this task.
 """
+import dataclasses
 import os
+
 import numpy as np
 
 from data.tasks.classification import ClassificationData, convert_examples
 from data.tasks.pipeline import features_to_arrays
 from evaluation.classification import classification_metrics
+from fileio.atomic import write_text
 from modeling.task_models import NezhaForClassification, classification_loss
-from training import finetune
+from training.finetune.options import FineTuneOptions
+from training.finetune.task import FineTuneTask, format_key_values, run_model
 
 FEATURE_FIELDS = ("input_ids", "input_mask", "segment_ids", "label_id")
 
 
-class ClassificationTask(finetune.FineTuneTask):
+@dataclasses.dataclass(kw_only=True)
+class ClassificationOptions(FineTuneOptions):
+    """--task_name picks the data format and labels (data.tasks.classification)."""
+
+
+class ClassificationTask(FineTuneTask):
     main_metric = "accuracy"
     serving_outputs = ("probabilities",)
 
-    def __init__(self, flags_values):
-        self.flags = flags_values
-        self.data = ClassificationData(flags_values.task_name, flags_values.data_dir)
-        self.tokenizer = finetune.make_tokenizer_from_flags(flags_values)
+    def __init__(self, options: ClassificationOptions):
+        self.options = options
+        self.data = ClassificationData(options.task_name, options.data_dir)
+        self.tokenizer = options.make_tokenizer()
         self._arrays = {}
 
     def arrays(self, split):
         if split not in self._arrays:
-            features = convert_examples(self.data.examples(split), self.data.labels, self.flags.max_seq_length,
+            features = convert_examples(self.data.examples(split), self.data.labels, self.options.max_seq_length,
                                         self.tokenizer)
             self._arrays[split] = features_to_arrays(features, FEATURE_FIELDS)
         return self._arrays[split]
 
     def build_model(self, config):
         return NezhaForClassification(config, num_labels=len(self.data.labels),
-                                      recompute_layers=self.flags.recompute_layers)
+                                      recompute_layers=self.options.recompute_layers)
 
     def train_arrays(self):
         return self.arrays("train")
@@ -44,7 +53,7 @@ class ClassificationTask(finetune.FineTuneTask):
 
     def evaluate(self, model):
         arrays = self.arrays("dev")
-        outputs = finetune.run_model(model, arrays, self.flags.eval_batch_size, ["probabilities"])
+        outputs = run_model(model, arrays, self.options.eval_batch_size, ["probabilities"])
         probabilities = outputs["probabilities"].astype(np.float64)
         gold = arrays["label_id"]
         loss = float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(gold)), gold], 1e-30))))
@@ -58,12 +67,12 @@ class ClassificationTask(finetune.FineTuneTask):
         for label, metric in results["per_class"].items():
             for name in ("precision", "recall", "f1"):
                 lines[f"{name}_{label}"] = metric[name]
-        finetune.write_text(os.path.join(output_dir, "eval_results.txt"), finetune.format_key_values(lines))
+        write_text(os.path.join(output_dir, "eval_results.txt"), format_key_values(lines))
 
     def has_test_data(self):
         return os.path.isfile(self.data.path("test"))
 
     def predict(self, model, output_dir):
-        outputs = finetune.run_model(model, self.arrays("test"), self.flags.predict_batch_size, ["probabilities"])
+        outputs = run_model(model, self.arrays("test"), self.options.predict_batch_size, ["probabilities"])
         text = "".join("\t".join(str(float(p)) for p in row) + "\n" for row in outputs["probabilities"])
-        finetune.write_text(os.path.join(output_dir, "test_results.tsv"), text)
+        write_text(os.path.join(output_dir, "test_results.tsv"), text)

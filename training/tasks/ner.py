@@ -1,26 +1,37 @@
 """Character-level NER (BIO tags, softmax or CRF) as a fine-tuning task.
 
-The entry script defines the flags; this module is what it runs.
+run_seq_labelling.py builds NerOptions from its flags and runs this task.
 """
+import dataclasses
 import os
 
 from data.tasks.ner import LABEL_LIST_FILE, NerData, char_predictions, convert_sentences
 from data.tasks.pipeline import features_to_arrays
 from evaluation.ner import entity_level_metrics, token_level_metrics
+from fileio.atomic import write_text
 from modeling.task_models import NezhaForTokenTagging, tagging_loss
-from training import finetune
+from training.finetune.options import FineTuneOptions
+from training.finetune.task import FineTuneTask, format_key_values, run_model
 
 FEATURE_FIELDS = ("input_ids", "input_mask", "segment_ids", "label_ids")
 
 
-class NerTask(finetune.FineTuneTask):
+@dataclasses.dataclass(kw_only=True)
+class NerOptions(FineTuneOptions):
+    task_name: str = "ner"  # the only task; accepted so that the original's command lines run
+    use_crf: bool = False  # decode with a linear-chain CRF instead of per-token softmax
+
+
+class NerTask(FineTuneTask):
     main_metric = "entity_f1"
     serving_outputs = ("tags",)
 
-    def __init__(self, flags_values):
-        self.flags = flags_values
-        self.data = NerData(flags_values.data_dir, flags_values.output_dir)
-        self.tokenizer = finetune.make_tokenizer_from_flags(flags_values)
+    def __init__(self, options: NerOptions):
+        if options.task_name != "ner":
+            raise ValueError(f"unknown --task_name {options.task_name!r} for sequence labelling; known: ner")
+        self.options = options
+        self.data = NerData(options.data_dir, options.output_dir)
+        self.tokenizer = options.make_tokenizer()
         self._splits = {}
         self._last_dev_tags = None
 
@@ -28,18 +39,18 @@ class NerTask(finetune.FineTuneTask):
         """(sentences, features, arrays) of one split, converted once."""
         if name not in self._splits:
             sentences = self.data.sentences(name)
-            features = convert_sentences(sentences, self.data.labels, self.flags.max_seq_length, self.tokenizer,
+            features = convert_sentences(sentences, self.data.labels, self.options.max_seq_length, self.tokenizer,
                                          source=self.data.path(name))
             self._splits[name] = (sentences, features, features_to_arrays(features, FEATURE_FIELDS))
         return self._splits[name]
 
     def build_model(self, config):
         # + 1: id 0 is padding
-        return NezhaForTokenTagging(config, num_labels=len(self.data.labels) + 1, use_crf=self.flags.use_crf,
-                                    recompute_layers=self.flags.recompute_layers)
+        return NezhaForTokenTagging(config, num_labels=len(self.data.labels) + 1, use_crf=self.options.use_crf,
+                                    recompute_layers=self.options.recompute_layers)
 
     def train_arrays(self):
-        finetune.write_text(os.path.join(self.flags.output_dir, LABEL_LIST_FILE), "\n".join(self.data.labels) + "\n")
+        write_text(os.path.join(self.options.output_dir, LABEL_LIST_FILE), "\n".join(self.data.labels) + "\n")
         return self.split("train")[2]
 
     def loss_fn(self, model, features, training):
@@ -48,12 +59,12 @@ class NerTask(finetune.FineTuneTask):
 
     def _predict_chars(self, model, name, batch_size):
         sentences, features, arrays = self.split(name)
-        tags = finetune.run_model(model, arrays, batch_size, ["tags"])["tags"]
+        tags = run_model(model, arrays, batch_size, ["tags"])["tags"]
         predicted = [char_predictions(f, row, self.data.labels) for f, row in zip(features, tags)]
         return sentences, arrays, tags, predicted
 
     def evaluate(self, model):
-        sentences, arrays, tags, predicted = self._predict_chars(model, "dev", self.flags.eval_batch_size)
+        sentences, arrays, tags, predicted = self._predict_chars(model, "dev", self.options.eval_batch_size)
         self._last_dev_tags = predicted
         entity = entity_level_metrics([s.tags for s in sentences], predicted)
         token = token_level_metrics(arrays["label_ids"], tags, arrays["input_mask"], self.data.labels)
@@ -66,18 +77,18 @@ class NerTask(finetune.FineTuneTask):
         return results
 
     def write_eval_results(self, results, output_dir):
-        finetune.write_text(os.path.join(output_dir, "eval_results.txt"), finetune.format_key_values(results))
+        write_text(os.path.join(output_dir, "eval_results.txt"), format_key_values(results))
         self._write_conll(os.path.join(output_dir, "dev_predictions.txt"), self.split("dev")[0], self._last_dev_tags)
 
     def has_test_data(self):
         return os.path.isfile(self.data.path("test"))
 
     def predict(self, model, output_dir):
-        sentences, _, _, predicted = self._predict_chars(model, "test", self.flags.predict_batch_size)
+        sentences, _, _, predicted = self._predict_chars(model, "test", self.options.predict_batch_size)
         self._write_conll(os.path.join(output_dir, "test_predictions.txt"), sentences, predicted)
 
     @staticmethod
     def _write_conll(path, sentences, predicted):
         blocks = ["".join(f"{c} {g} {p}\n" for c, g, p in zip(s.chars, s.tags, tags))
                   for s, tags in zip(sentences, predicted)]
-        finetune.write_text(path, "\n".join(blocks))
+        write_text(path, "\n".join(blocks))

@@ -1,39 +1,62 @@
 """Span-extraction reading comprehension (CMRC2018, SQuAD v1.1 JSON) as a fine-tuning task.
 
-The entry script defines the flags; this module is what it runs.
+run_reading.py builds ReadingOptions from its flags and runs this task.
 """
+import dataclasses
 import json
 import os
+from typing import Optional
 
 from data.tasks.pipeline import features_to_arrays
 from data.tasks.reading import convert_examples, decode_predictions, read_examples
 from evaluation import cmrc2018
+from fileio.atomic import write_json, write_text
 from modeling.task_models import NezhaForSpanExtraction, span_loss
-from training import finetune
+from training.finetune.options import FineTuneOptions
+from training.finetune.task import FineTuneTask, run_model
 
 TRAIN_FIELDS = ("input_ids", "input_mask", "segment_ids", "start_position", "end_position")
 INFERENCE_FIELDS = ("input_ids", "input_mask", "segment_ids")
 LOGITS = ("start_logits", "end_logits")
 
 
-class ReadingTask(finetune.FineTuneTask):
+# --task_name -> the (train, dev) file names --train_file and --predict_file default to in --data_dir
+DEFAULT_FILES = {"cmrc2018": ("cmrc2018_train.json", "cmrc2018_dev.json"), "squad": ("train-v1.1.json", "dev-v1.1.json")}
+
+
+@dataclasses.dataclass(kw_only=True)
+class ReadingOptions(FineTuneOptions):
+    task_name: str = "cmrc2018"  # a key of DEFAULT_FILES
+    train_file: Optional[str] = None  # default: by task_name in data_dir
+    predict_file: Optional[str] = None  # default: by task_name in data_dir
+    doc_stride: int = 128
+    max_query_length: int = 64
+    n_best_size: int = 20
+    max_answer_length: int = 30
+
+
+class ReadingTask(FineTuneTask):
     main_metric = "F1"
     serving_outputs = LOGITS
 
-    def __init__(self, flags_values):
-        self.flags = flags_values
-        self.tokenizer = finetune.make_tokenizer_from_flags(flags_values)
-        self.train_file = flags_values.train_file or os.path.join(flags_values.data_dir, "cmrc2018_train.json")
-        self.predict_file = flags_values.predict_file or os.path.join(flags_values.data_dir, "cmrc2018_dev.json")
+    def __init__(self, options: ReadingOptions):
+        self.options = options
+        self.tokenizer = options.make_tokenizer()
+        if options.task_name not in DEFAULT_FILES:
+            raise ValueError(f"unknown --task_name {options.task_name!r} for reading comprehension; known: "
+                             f"{', '.join(sorted(DEFAULT_FILES))}")
+        train_name, dev_name = DEFAULT_FILES[options.task_name]
+        self.train_file = options.train_file or os.path.join(options.data_dir, train_name)
+        self.predict_file = options.predict_file or os.path.join(options.data_dir, dev_name)
         self._inference = None
         self._last = None
 
     def _convert(self, examples, training):
-        return convert_examples(examples, self.tokenizer, self.flags.max_seq_length, self.flags.doc_stride,
-                                self.flags.max_query_length, training)
+        return convert_examples(examples, self.tokenizer, self.options.max_seq_length, self.options.doc_stride,
+                                self.options.max_query_length, training)
 
     def build_model(self, config):
-        return NezhaForSpanExtraction(config, recompute_layers=self.flags.recompute_layers)
+        return NezhaForSpanExtraction(config, recompute_layers=self.options.recompute_layers)
 
     def train_arrays(self):
         return features_to_arrays(self._convert(read_examples(self.train_file, training=True), True), TRAIN_FIELDS)
@@ -48,12 +71,12 @@ class ReadingTask(finetune.FineTuneTask):
             features = self._convert(examples, False)
             self._inference = (examples, features, features_to_arrays(features, INFERENCE_FIELDS))
         examples, features, arrays = self._inference
-        logits = finetune.run_model(model, arrays, batch_size, LOGITS)
+        logits = run_model(model, arrays, batch_size, LOGITS)
         results = {f.unique_id: (logits["start_logits"][i], logits["end_logits"][i]) for i, f in enumerate(features)}
-        return decode_predictions(examples, features, results, self.flags.n_best_size, self.flags.max_answer_length)
+        return decode_predictions(examples, features, results, self.options.n_best_size, self.options.max_answer_length)
 
     def evaluate(self, model):
-        self._last = self._predict(model, self.flags.eval_batch_size)
+        self._last = self._predict(model, self.options.eval_batch_size)
         with open(self.predict_file, encoding="utf-8") as f:
             dataset = json.load(f)
         result = cmrc2018.evaluate(dataset, self._last[0], log=None)
@@ -62,13 +85,13 @@ class ReadingTask(finetune.FineTuneTask):
     def write_eval_results(self, results, output_dir):
         official = dict(results)
         official["F1"] = "%.3f" % official["F1"]
-        finetune.write_text(os.path.join(output_dir, "eval_results.txt"), json.dumps(official) + "\n")
+        write_text(os.path.join(output_dir, "eval_results.txt"), json.dumps(official) + "\n")
         self._write_predictions(output_dir, *self._last)
 
     def predict(self, model, output_dir):
-        self._write_predictions(output_dir, *self._predict(model, self.flags.predict_batch_size))
+        self._write_predictions(output_dir, *self._predict(model, self.options.predict_batch_size))
 
     @staticmethod
     def _write_predictions(output_dir, predictions, nbest):
-        finetune.write_json(os.path.join(output_dir, "predictions.json"), predictions)
-        finetune.write_json(os.path.join(output_dir, "nbest_predictions.json"), nbest)
+        write_json(os.path.join(output_dir, "predictions.json"), predictions)
+        write_json(os.path.join(output_dir, "nbest_predictions.json"), nbest)

@@ -45,12 +45,13 @@ def test_run_clf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     from data.tasks.classification import ClassificationData, convert_examples
     from data.tasks.pipeline import features_to_arrays
     from data.tokenization import FullTokenizer
+    from modeling.config import NezhaConfig
+    from modeling.task_models import NezhaForClassification
+    from training.checkpointing import load_initial_weights
+    from training.finetune.task import run_model
 
     source = shared_dir / "data" / "chnsenticorp"
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    slice_lines(source / "train.tsv", data_dir / "train.tsv", 0, 9)  # header + 8 examples
-    slice_lines(source / "dev.tsv", data_dir / "dev.tsv", 0, 9)
+    data_dir = clf_data(shared_dir, tmp_path / "data")
     test_lines = (source / "test.tsv").read_text(encoding="utf-8").splitlines()[1:4]
     (data_dir / "test.tsv").write_text("".join(l.split("\t")[1] + "\n" for l in test_lines), encoding="utf-8")
     out = tmp_path / "out"
@@ -62,18 +63,73 @@ def test_run_clf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     results = dict(line.split(" = ") for line in (out / "eval_results.txt").read_text().splitlines())
     for key in ("eval_accuracy", "eval_loss", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1"):
         assert key in results
-    assert 0.0 <= float(results["eval_accuracy"]) <= 1.0
     assert (out / "best" / "model.index").is_file()
+    # keep-best: dev accuracy of each checkpoint recomputed here; best/ is the first with the highest,
+    # and the final evaluation (accuracy and loss) is that of best/'s weights
+    tokenizer = FullTokenizer(str(vocab_file))
+    data = ClassificationData("chnsenti", str(data_dir))
+    dev = features_to_arrays(convert_examples(data.examples("dev"), data.labels, 32, tokenizer),
+                             ("input_ids", "input_mask", "segment_ids", "label_id"))
+    config = NezhaConfig.from_json_file(str(fixtures_dir / "nezha_tiny_lamb" / "bert_config.json"))
+
+    def dev_metrics(prefix):
+        model = NezhaForClassification(config, num_labels=2)
+        model.ensure_built()
+        load_initial_weights(model, str(prefix))
+        probabilities = run_model(model, dev, 8, ["probabilities"])["probabilities"].astype(np.float64)
+        gold = dev["label_id"]
+        return (float(np.mean(probabilities.argmax(-1) == gold)),
+                float(-np.mean(np.log(probabilities[np.arange(len(gold)), gold]))), model)
+
+    at_step = {step: dev_metrics(out / f"ckpt-{step}")[0] for step in (8, 16)}
+    best_step = 8 if at_step[8] >= at_step[16] else 16
     best = json.loads((out / "best_eval_results.txt").read_text())
-    assert best["step"] in (8, 16)
+    assert best["step"] == best_step
+    assert best["accuracy"] == pytest.approx(at_step[best_step])
+    accuracy, loss, best_model = dev_metrics(out / "best" / "model")
+    _, _, step_model = dev_metrics(out / f"ckpt-{best_step}")
+    np.testing.assert_array_equal(best_model.tf1_variables()["output_weights"].numpy(),
+                                  step_model.tf1_variables()["output_weights"].numpy())
+    assert float(results["eval_accuracy"]) == pytest.approx(accuracy)
+    assert float(results["eval_loss"]) == pytest.approx(loss, rel=1e-5)
     rows = [[float(v) for v in line.split("\t")] for line in (out / "test_results.tsv").read_text().splitlines()]
     assert len(rows) == 3 and all(len(r) == 2 and abs(sum(r) - 1) < 1e-5 for r in rows)
     # the SavedModel gives the probabilities the run wrote for the test set
-    tokenizer = FullTokenizer(str(vocab_file))
-    data = ClassificationData("chnsenti", str(data_dir))
     arrays = features_to_arrays(convert_examples(data.examples("test"), data.labels, 32, tokenizer),
                                 ("input_ids", "input_mask", "segment_ids"))
     np.testing.assert_allclose(serve(out / "export", arrays)["probabilities"].numpy(), rows, atol=1e-5)
+
+
+def clf_data(shared_dir, data_dir):
+    source = shared_dir / "data" / "chnsenticorp"
+    data_dir.mkdir()
+    slice_lines(source / "train.tsv", data_dir / "train.tsv", 0, 9)  # header + 8 examples
+    slice_lines(source / "dev.tsv", data_dir / "dev.tsv", 0, 9)
+    return data_dir
+
+
+def test_same_seed_same_results_other_seed_other_results(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
+    data_dir = clf_data(shared_dir, tmp_path / "data")
+    results = {}
+    for name, seed in (("a", 7), ("b", 7), ("c", 8)):
+        out = tmp_path / name
+        args = common_args(fixtures_dir, vocab_file, data_dir, out)[:-1]  # no SavedModel
+        run_script(repo_dir, "run_clf.py", args + [
+            "--task_name=chnsenti", "--max_seq_length=32", "--do_train", "--do_eval", "--train_batch_size=4",
+            "--num_train_epochs=1", "--learning_rate=1e-3", "--warmup_proportion=0", f"--seed={seed}"])
+        results[name] = (out / "eval_results.txt").read_text()
+    assert results["a"] == results["b"]
+    assert results["a"] != results["c"]
+
+
+@pytest.mark.parametrize("script", ["run_seq_labelling.py", "run_reading.py"])
+def test_an_unknown_task_name_is_a_clear_error(repo_dir, fixtures_dir, vocab_file, tmp_path, script):
+    result = subprocess.run([sys.executable, str(repo_dir / script)] + common_args(
+        fixtures_dir, vocab_file, tmp_path, tmp_path / "out") + ["--task_name=nosuchtask", "--do_eval"],
+        cwd=repo_dir, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f"{script}: error: unknown --task_name 'nosuchtask'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_run_clf_reports_bad_lines(repo_dir, fixtures_dir, vocab_file, tmp_path):
@@ -154,15 +210,16 @@ def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     # the SavedModel's logits equal the in-process ones
     from modeling.config import NezhaConfig
     from modeling.task_models import NezhaForSpanExtraction
-    from training import finetune
+    from training.checkpointing import restore_for_inference
+    from training.finetune.task import run_model
 
     model = NezhaForSpanExtraction(NezhaConfig.from_json_file(str(fixtures_dir / "nezha_tiny_lamb" / "bert_config.json")))
     model.ensure_built()
-    finetune.restore_for_inference(model, str(out), None, prefer_best=False)
+    restore_for_inference(model, str(out), None, prefer_best=False)
     examples = read_examples(data_dir / "cmrc2018_dev.json", training=False)
     arrays = features_to_arrays(convert_examples(examples, FullTokenizer(str(vocab_file)), 128, 64, 64, False),
                                 ("input_ids", "input_mask", "segment_ids"))
-    expected = finetune.run_model(model, arrays, 8, ["start_logits", "end_logits"])
+    expected = run_model(model, arrays, 8, ["start_logits", "end_logits"])
     served = serve(out / "export", arrays)
     for key in ("start_logits", "end_logits"):
         np.testing.assert_allclose(served[key].numpy(), expected[key], atol=1e-4)

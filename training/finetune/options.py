@@ -1,0 +1,28 @@
+"""The typed settings of a fine-tuning run. Entry scripts build them from their flags
+(training.flags.options_from_flags); the library never sees absl flags."""
+import dataclasses
+from typing import Optional
+
+from ..options import RunOptions
+
+
+@dataclasses.dataclass(kw_only=True)
+class FineTuneOptions(RunOptions):
+    """The settings every fine-tuning task shares (the original's flag names); tasks extend it."""
+    data_dir: str
+    task_name: Optional[str] = None
+    seed: int = 12345  # initialisation, dropout and shuffling
+    vocab_file: Optional[str] = None
+    spm_model_file: Optional[str] = None
+    do_lower_case: bool = True
+    do_predict: bool = False
+    do_train_and_eval: bool = False
+    predict_batch_size: int = 8
+    num_train_epochs: float = 3.0
+    warmup_proportion: float = 0.1
+    export_dir: Optional[str] = None
+
+    def make_tokenizer(self):
+        from data.tokenization import make_tokenizer
+        return make_tokenizer(vocab_file=self.vocab_file, spm_model_file=self.spm_model_file,
+                              do_lower_case=self.do_lower_case)

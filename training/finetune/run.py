@@ -1,0 +1,97 @@
+"""The whole fine-tuning run: steps from epochs, training (optionally keeping the best checkpoint),
+then evaluation, prediction and export with the weights checkpointing.restore_for_inference picks."""
+import tensorflow as tf
+from absl import logging
+
+from data.tasks.pipeline import make_dataset
+from modeling.config import NezhaConfig
+from modeling.optimizers import create_optimizer, name_lookup
+
+from ..checkpointing import restore_for_inference, start_weights
+from ..distributed import Distributed
+from ..loop import Trainer
+from ..precision import Precision
+from .callbacks import KeepBestCheckpoint, LossHistory
+from .export import export_saved_model
+from .options import FineTuneOptions
+from .task import FineTuneTask
+
+
+def train_steps(num_examples: int, train_batch_size: int, num_train_epochs: float,
+                warmup_proportion: float, num_processes: int = 1):
+    """The original's rule; `train_batch_size` is what one process consumes per update (times the
+    accumulation steps), and with several processes every update consumes num_processes of those."""
+    num_train_steps = int(num_examples / (train_batch_size * num_processes) * num_train_epochs)
+    if num_train_steps < 1:
+        raise ValueError(f"{num_examples} training examples at batch size {train_batch_size} x "
+                         f"{num_processes} process(es) for {num_train_epochs} epochs make no training step")
+    return num_train_steps, int(num_train_steps * warmup_proportion)
+
+
+def check_modes(options: FineTuneOptions) -> None:
+    if not (options.do_train or options.do_eval or options.do_predict or options.do_train_and_eval):
+        raise ValueError("at least one of --do_train, --do_eval, --do_predict, --do_train_and_eval must be set")
+
+
+def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, precision, keep_best: bool):
+    arrays = task.train_arrays()
+    num_examples = len(next(iter(arrays.values())))
+    # An update consumes num_accumulation_steps micro-batches on every process.
+    num_train_steps, num_warmup_steps = train_steps(num_examples,
+                                                    options.train_batch_size * options.num_accumulation_steps,
+                                                    options.num_train_epochs, options.warmup_proportion,
+                                                    distributed.size)
+    logging.info("training on %d examples: %d steps, %d warmup steps", num_examples, num_train_steps,
+                 num_warmup_steps)
+    optimizer = create_optimizer("adam", options.learning_rate * distributed.size, num_train_steps, num_warmup_steps,
+                                 name_of=name_lookup(model.tf1_variables()))
+    settings = options.loop_settings(num_train_steps)
+    callbacks = [LossHistory(options.output_dir)]
+    if keep_best:
+        callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
+    trainer = Trainer(model, task.loss_fn, optimizer, settings, precision, distributed, callbacks)
+    shard = (distributed.size, distributed.rank)
+    return trainer.train(make_dataset(arrays, options.train_batch_size, training=True, seed=options.seed,
+                                      shard=shard))
+
+
+def run(task: FineTuneTask, options: FineTuneOptions) -> None:
+    """The whole fine-tuning run for the modes asked for."""
+    check_modes(options)
+    # One seed for the head's initialisation, dropout and (below) the shuffling of the training data.
+    tf.keras.utils.set_random_seed(options.seed)
+    distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
+    precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
+    precision.apply_policy()
+    config = NezhaConfig.from_json_file(options.bert_config_file)
+    if options.max_seq_length > config.max_position_embeddings and not config.use_relative_position:
+        raise ValueError(f"--max_seq_length {options.max_seq_length} exceeds the model's max_position_embeddings "
+                         f"{config.max_position_embeddings}")
+    tf.io.gfile.makedirs(options.output_dir)
+    model = task.build_model(config)
+    model.ensure_built()
+    training = options.do_train or options.do_train_and_eval
+    if training:
+        start_weights(model, options.output_dir, options.init_checkpoint)
+        _train(task, model, options, distributed, precision, keep_best=options.do_train_and_eval)
+    if not (options.do_eval or options.do_predict or options.do_train_and_eval or options.export_dir):
+        return
+    # Without training in this run, output_dir/best/ (an earlier --do_train_and_eval's) comes first.
+    source = restore_for_inference(model, options.output_dir, None if training else options.init_checkpoint,
+                                   prefer_best=options.do_train_and_eval or not training)
+    logging.info("evaluating / predicting with weights from %s", source)
+    if not distributed.is_chief:
+        return
+    if options.do_eval or options.do_train_and_eval:
+        results = task.evaluate(model)
+        task.write_eval_results(results, options.output_dir)
+        logging.info("dev %s = %s", task.main_metric, results[task.main_metric])
+    if options.do_predict or (options.do_train_and_eval and task.has_test_data()):
+        task.predict(model, options.output_dir)
+    if options.export_dir:
+        export_saved_model(model, options.export_dir, task.serving_outputs)
+
+
+def run_task(task_class, options: FineTuneOptions) -> None:
+    """Builds the task from its options (reading its data) and runs it."""
+    run(task_class(options), options)

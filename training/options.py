@@ -1,0 +1,37 @@
+"""The typed settings every training run shares: what define_loop_flags (training/flags.py) defines,
+as the library sees it. PretrainingOptions and FineTuneOptions extend it."""
+import dataclasses
+from typing import Optional
+
+from .loop import LoopSettings
+
+
+@dataclasses.dataclass(kw_only=True)
+class RunOptions:
+    output_dir: str
+    bert_config_file: str
+    init_checkpoint: Optional[str] = None
+    max_seq_length: int = 128
+    do_train: bool = False
+    do_eval: bool = False
+    train_batch_size: int = 32
+    eval_batch_size: int = 8
+    learning_rate: float = 5e-5
+    save_checkpoints_steps: int = 1000
+    keep_checkpoint_max: int = 5
+    log_every: int = 100
+    num_accumulation_steps: int = 1
+    use_fp16: bool = False
+    use_bf16: bool = False
+    recompute_layers: bool = False
+    use_xla: bool = False
+    horovod: bool = False
+    hvd_fp16_allreduce: bool = False
+    report_loss: bool = True
+
+    def loop_settings(self, num_train_steps: int) -> LoopSettings:
+        return LoopSettings(output_dir=self.output_dir, num_train_steps=num_train_steps,
+                            save_checkpoints_steps=self.save_checkpoints_steps,
+                            keep_checkpoint_max=self.keep_checkpoint_max, log_every=self.log_every,
+                            num_accumulation_steps=self.num_accumulation_steps, jit_compile=self.use_xla,
+                            report_loss=self.report_loss)
