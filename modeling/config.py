@@ -42,6 +42,8 @@ class NezhaConfig:
     use_relative_position: bool = True
     # The original hard-codes 64; a field so that experiments may change the clipping distance.
     max_relative_position: int = 64
+    # The original hard-codes 1e-12; a field because Hugging Face configs carry it (`layer_norm_eps`).
+    layer_norm_eps: float = 1e-12
 
     def __post_init__(self):
         self.validate()
@@ -75,6 +77,12 @@ class NezhaConfig:
         ):
             raise ConfigError(
                 f"{source}: field 'initializer_range' must be a positive number, got {self.initializer_range!r}"
+            )
+        if isinstance(self.layer_norm_eps, bool) or not isinstance(self.layer_norm_eps, (int, float)) or (
+            self.layer_norm_eps <= 0
+        ):
+            raise ConfigError(
+                f"{source}: field 'layer_norm_eps' must be a positive number, got {self.layer_norm_eps!r}"
             )
         if not isinstance(self.use_relative_position, bool):
             raise ConfigError(
@@ -129,6 +137,13 @@ class NezhaConfig:
         except json.JSONDecodeError as error:
             raise ConfigError(f"{path}: line {error.lineno}: invalid JSON: {error.msg}") from None
         return cls.from_dict(values, source=path)
+
+    @classmethod
+    def from_hf_json_file(cls, path: str | os.PathLike) -> "NezhaConfig":
+        """Reads a Hugging Face transformers NEZHA `config.json` (see modeling.hf_config for the mapping)."""
+        from modeling.hf_config import config_from_hf_json_file  # the HF mapping imports this module
+
+        return config_from_hf_json_file(path)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -24,7 +24,8 @@ class NezhaForPretraining(tf.keras.Model):
         self.encoder = NezhaModel(config, relative_attention=relative_attention, recompute_layers=recompute_layers,
                                   name="bert")
         self.masked_lm = MaskedLMHead(
-            self.encoder.embeddings, config.hidden_act, config.initializer_range, name="predictions"
+            self.encoder.embeddings, config.hidden_act, config.initializer_range, config.layer_norm_eps,
+            name="predictions"
         )
         self.next_sentence = NextSentenceHead(config.initializer_range, name="seq_relationship")
 
