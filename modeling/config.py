@@ -26,6 +26,21 @@ _TOLERATED_EXTRA_KEYS = frozenset(
 )
 
 
+def read_json_file(path: str) -> Any:
+    """The parsed JSON of a config file; ConfigError naming the file (and line) otherwise."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: line {error.lineno}: invalid JSON: {error.msg}") from None
+
+
 @dataclasses.dataclass
 class NezhaConfig:
     vocab_size: int
@@ -125,18 +140,7 @@ class NezhaConfig:
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "NezhaConfig":
         path = os.fspath(path)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file does not exist") from None
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot read config file: {error}") from None
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: line {error.lineno}: invalid JSON: {error.msg}") from None
-        return cls.from_dict(values, source=path)
+        return cls.from_dict(read_json_file(path), source=path)
 
     @classmethod
     def from_hf_json_file(cls, path: str | os.PathLike) -> "NezhaConfig":

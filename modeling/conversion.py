@@ -11,7 +11,6 @@ names tell; classification and tagging heads are named alike, so there it has to
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
@@ -23,7 +22,7 @@ from modeling.checkpoint import (
     resolve_checkpoint_prefix,
     save_tf1_checkpoint,
 )
-from modeling.config import NezhaConfig
+from modeling.config import NezhaConfig, read_json_file
 from modeling.encoder import NezhaModel
 from modeling.hf_checkpoint import (
     CONFIG_NAME,
@@ -189,8 +188,7 @@ def _load_hf(path: str, kind: Optional[str], config_path: Optional[str]) -> Load
     if config_path is None:
         config_path = os.path.join(os.path.dirname(weights), CONFIG_NAME)
     config = config_from_hf_json_file(config_path)
-    with open(config_path, encoding="utf-8") as handle:
-        values = json.load(handle)
+    values = read_json_file(config_path)
     architectures = [name for name in values.get("architectures") or [] if name in _HF_ARCHITECTURES]
     names = {name[len("nezha."):] if name.startswith("nezha.") else name for name in tensors}
     detected = _HF_ARCHITECTURES[architectures[0]] if architectures else None

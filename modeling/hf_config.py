@@ -11,11 +11,10 @@ The two formats share most field names; what differs:
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Mapping, Optional, Sequence
 
-from modeling.config import ConfigError, NezhaConfig
+from modeling.config import ConfigError, NezhaConfig, read_json_file
 
 # transformers' NezhaConfig defaults, used for keys a config.json leaves out (as transformers does).
 _HF_DEFAULTS = {
@@ -80,29 +79,11 @@ def config_from_hf_dict(values: Mapping[str, Any], source: str = "config.json") 
 
 
 def config_from_hf_json_file(path: str | os.PathLike) -> NezhaConfig:
+    """`path`: a config.json, or the directory holding it."""
     path = os.fspath(path)
     if os.path.isdir(path):
         path = os.path.join(path, "config.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file does not exist") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read config file: {error}") from None
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: line {error.lineno}: invalid JSON: {error.msg}") from None
-    return config_from_hf_dict(values, source=path)
-
-
-def hf_architectures(path: str | os.PathLike) -> list:
-    """The `architectures` a transformers config.json names (empty when it names none)."""
-    with open(path, encoding="utf-8") as handle:
-        values = json.load(handle)
-    architectures = values.get("architectures") or []
-    return list(architectures) if isinstance(architectures, list) else []
+    return config_from_hf_dict(read_json_file(path), source=path)
 
 
 def config_to_hf_dict(config: NezhaConfig, architecture: str, head_dropout: Optional[float] = None,
