@@ -98,7 +98,7 @@ def input_format(path) -> str:
 
 def _ambiguous(source: str, candidates, num_labels: int) -> ConversionError:
     return ConversionError(f"{source}: its head ([{num_labels}, hidden] output weights) may be any of "
-                           f"{' or '.join(candidates)}; say which with --model")
+                           f"{', '.join(candidates[:-1])} or {candidates[-1]}; say which with --model")
 
 
 def _chosen(kind: Optional[str], detected: Optional[str], candidates, source: str, num_labels=None) -> str:
@@ -236,8 +236,10 @@ def save_tf1(model, directory, overwrite: bool = False) -> str:
     def write(temporary):
         model.config.to_json_file(os.path.join(temporary, TF1_CONFIG_NAME))
         save_tf1_checkpoint(model, os.path.join(temporary, TF1_CHECKPOINT_NAME), update_checkpoint_state=False)
-        tf.compat.v1.train.update_checkpoint_state(temporary, TF1_CHECKPOINT_NAME,
-                                                   all_model_checkpoint_paths=[TF1_CHECKPOINT_NAME])
+        # The state file's text format, written directly: TensorFlow's helper for it is deprecated.
+        with open(os.path.join(temporary, "checkpoint"), "w", encoding="utf-8") as handle:
+            handle.write(f'model_checkpoint_path: "{TF1_CHECKPOINT_NAME}"\n'
+                         f'all_model_checkpoint_paths: "{TF1_CHECKPOINT_NAME}"\n')
 
     return write_directory_atomically(directory, write, overwrite=overwrite)
 

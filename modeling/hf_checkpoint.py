@@ -273,6 +273,9 @@ def write_directory_atomically(directory, write: Callable[[str], None], overwrit
         os.umask(umask)
         os.chmod(temporary, 0o777 & ~umask)  # mkdtemp's 0700 is not what a plain mkdir gives
         write(temporary)
+        for name in os.listdir(temporary):  # some writers (safetensors) create their files 0600
+            if os.path.isfile(os.path.join(temporary, name)):
+                os.chmod(os.path.join(temporary, name), 0o666 & ~umask)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise

@@ -1,7 +1,9 @@
 """Hugging Face transformers NEZHA checkpoints: the golden numbers of a file transformers wrote, round
 trips in both directions, the fine-tuned heads, and honest errors and reports."""
 import json
+import os
 import shutil
+import stat
 
 import numpy as np
 import pytest
@@ -353,3 +355,15 @@ def test_hf_config_errors_name_the_file(tmp_path, values, message):
     with pytest.raises(ConfigError, match=message) as error:
         NezhaConfig.from_hf_json_file(path)
     assert str(path) in str(error.value)
+
+
+def test_output_has_the_permissions_of_plain_files(tmp_path):
+    """safetensors creates its file 0600; a model handed to another team must be readable as any file."""
+    umask = os.umask(0o022)
+    try:
+        directory = save_hf_checkpoint(NezhaModel(tiny_config()), tmp_path / "hf")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(os.stat(directory).st_mode) == 0o755
+    for name in ("config.json", "model.safetensors"):
+        assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o644, name
