@@ -28,6 +28,7 @@ from modeling.checkpoint import CheckpointNotFoundError, CheckpointShapeError, L
 from modeling.config import ConfigError
 from modeling.encoder import NezhaModel
 from modeling.hf_config import config_from_hf_json_file, config_to_hf_dict
+from modeling.layers.relative_position import relative_position_table
 from modeling.pretraining import NezhaForPretraining
 from modeling.task_models import (
     HEAD_DROPOUT,
@@ -205,7 +206,9 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
     without changing shapes (hidden_act, layer_norm_eps, ...) must agree with the model's config.
     Shapes are checked before anything is assigned. The report names model variables by their
     original TF1 names and unused tensors by their transformers names; with strict=True anything
-    missing on either side is an error.
+    missing on either side is an error. Buffers that older transformers releases saved (position ids,
+    token-type ids, the relative-position table) are not reported when they hold what the model
+    computes itself, nor is a stored copy of the tied decoder equal to the word embeddings.
     """
     weights, tensors = read_hf_tensors(path)
     config_path = os.path.join(os.path.dirname(weights), CONFIG_NAME)
@@ -238,6 +241,8 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
         if alias in available and original in available and original in consumed and np.array_equal(
                 available[alias][1], available[original][1]):
             consumed.add(alias)
+    consumed.update(key for key, (_, value) in available.items()
+                    if key not in consumed and _is_recomputed_buffer(key, value, model.config))
     report = LoadReport(
         path=weights,
         loaded=sorted(to_load),
@@ -250,6 +255,31 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
     for name, value in to_load.items():
         variables[name].assign(tf.cast(value, variables[name].dtype))
     return report
+
+
+_RELATIVE_BUFFER = re.compile(r"^encoder\.layer\.\d+\.attention\.self\.relative_positions_encoding\.positions_encoding$")
+
+
+def _is_recomputed_buffer(key: str, value: np.ndarray, config) -> bool:
+    """Whether `key` is a buffer that older transformers releases saved beside the weights and that the
+    model computes itself, holding what the model computes: then nothing is lost by not loading it.
+
+    The relative-position buffer is R[clip(j - i, -K, K) + K] ([L, L, size_per_head]); transformers
+    builds it in float32, so it agrees with our table (float64, rounded) to about 1e-5, not exactly.
+    """
+    if key == "embeddings.token_type_ids":
+        return value.ndim == 2 and not value.any()
+    if key == "embeddings.position_ids":
+        return value.ndim == 2 and np.array_equal(value[0], np.arange(value.shape[1]))
+    if _RELATIVE_BUFFER.match(key) and config.use_relative_position:
+        k, depth = config.max_relative_position, config.size_per_head
+        if value.ndim != 3 or value.shape[0] != value.shape[1] or value.shape[2] != depth:
+            return False
+        positions = np.arange(value.shape[0])
+        index = np.clip(positions[None, :] - positions[:, None], -k, k) + k
+        expected = relative_position_table(k, depth)[index]
+        return bool(np.abs(value.astype(np.float64) - expected).max() <= 1e-4)
+    return False
 
 
 # ----------------------------------------------------------------------------------------- writing

@@ -367,3 +367,30 @@ def test_output_has_the_permissions_of_plain_files(tmp_path):
     assert stat.S_IMODE(os.stat(directory).st_mode) == 0o755
     for name in ("config.json", "model.safetensors"):
         assert stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode) == 0o644, name
+
+
+def test_buffers_of_older_transformers_are_checked_not_reported(tmp_path):
+    """transformers before 4.31 saved the relative-position table (built in float32) with the weights."""
+    config = tiny_config()
+    source = NezhaModel(config)
+    save_hf_checkpoint(source, tmp_path / "hf")
+    tensors = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    length, k, depth = 20, config.max_relative_position, config.size_per_head
+    position = np.arange(2 * k + 1, dtype=np.float32)[:, None]
+    frequencies = np.exp(np.arange(0, depth, 2, dtype=np.float32) * np.float32(-np.log(10000.0) / depth))
+    table = np.zeros([2 * k + 1, depth], np.float32)
+    table[:, 0::2], table[:, 1::2] = np.sin(position * frequencies), np.cos(position * frequencies)
+    distance = np.clip(np.arange(length)[None, :] - np.arange(length)[:, None], -k, k) + k
+    for layer in range(config.num_hidden_layers):
+        tensors[f"encoder.layer.{layer}.attention.self.relative_positions_encoding.positions_encoding"] = table[distance]
+    tensors["embeddings.token_type_ids"] = np.zeros([1, 128], np.int64)
+    save_file(tensors, str(tmp_path / "hf" / "model.safetensors"), metadata={"format": "pt"})
+    report = load_hf_checkpoint(NezhaModel(config), tmp_path / "hf", strict=True)
+    assert report.unused_in_checkpoint == []
+
+    # a table for another clipping distance is not what this model computes: reported
+    tensors["encoder.layer.1.attention.self.relative_positions_encoding.positions_encoding"] = table[
+        np.clip(distance, k - 3, k + 3)]
+    save_file(tensors, str(tmp_path / "hf" / "model.safetensors"), metadata={"format": "pt"})
+    report = load_hf_checkpoint(NezhaModel(config), tmp_path / "hf")
+    assert report.unused_in_checkpoint == ["encoder.layer.1.attention.self.relative_positions_encoding.positions_encoding"]
