@@ -9,20 +9,24 @@ from modeling.checkpoint import (
 )
 from modeling.config import ConfigError, NezhaConfig
 from modeling.encoder import NezhaModel
+from modeling.hf_checkpoint import HFCheckpointError, load_hf_checkpoint, save_hf_checkpoint
 from modeling.pretraining import NezhaForPretraining, finish_metrics, pretraining_losses, pretraining_metrics
 
 __all__ = [
     "CheckpointNotFoundError",
     "CheckpointShapeError",
     "ConfigError",
+    "HFCheckpointError",
     "LoadReport",
     "NezhaConfig",
     "NezhaForPretraining",
     "NezhaModel",
     "finish_metrics",
     "get_activation",
+    "load_hf_checkpoint",
     "load_tf1_checkpoint",
     "pretraining_losses",
     "pretraining_metrics",
+    "save_hf_checkpoint",
     "save_tf1_checkpoint",
 ]

@@ -27,6 +27,21 @@ _TOLERATED_EXTRA_KEYS = frozenset(
 )
 
 
+def read_json_file(path: str) -> Any:
+    """The parsed JSON of a config file; ConfigError naming the file (and line) otherwise."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read config file: {error}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: line {error.lineno}: invalid JSON: {error.msg}") from None
+
+
 @dataclasses.dataclass
 class NezhaConfig:
     vocab_size: int
@@ -45,6 +60,8 @@ class NezhaConfig:
     use_relative_position: bool = False
     # The original hard-codes 64; a field so that experiments may change the clipping distance.
     max_relative_position: int = 64
+    # The original hard-codes 1e-12; a field because Hugging Face configs carry it (`layer_norm_eps`).
+    layer_norm_eps: float = 1e-12
 
     def __post_init__(self):
         self.validate()
@@ -78,6 +95,12 @@ class NezhaConfig:
         ):
             raise ConfigError(
                 f"{source}: field 'initializer_range' must be a positive number, got {self.initializer_range!r}"
+            )
+        if isinstance(self.layer_norm_eps, bool) or not isinstance(self.layer_norm_eps, (int, float)) or (
+            self.layer_norm_eps <= 0
+        ):
+            raise ConfigError(
+                f"{source}: field 'layer_norm_eps' must be a positive number, got {self.layer_norm_eps!r}"
             )
         if not isinstance(self.use_relative_position, bool):
             raise ConfigError(
@@ -120,18 +143,14 @@ class NezhaConfig:
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "NezhaConfig":
         path = os.fspath(path)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file does not exist") from None
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot read config file: {error}") from None
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: line {error.lineno}: invalid JSON: {error.msg}") from None
-        return cls.from_dict(values, source=path)
+        return cls.from_dict(read_json_file(path), source=path)
+
+    @classmethod
+    def from_hf_json_file(cls, path: str | os.PathLike) -> "NezhaConfig":
+        """Reads a Hugging Face transformers NEZHA `config.json` (see modeling.hf_config for the mapping)."""
+        from modeling.hf_config import config_from_hf_json_file  # the HF mapping imports this module
+
+        return config_from_hf_json_file(path)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -91,6 +91,7 @@ class NezhaModel(BuiltFromConfig, tf.keras.Model):
             use_relative_position=config.use_relative_position,
             initializer_range=config.initializer_range,
             dropout_rate=config.hidden_dropout_prob,
+            layer_norm_eps=config.layer_norm_eps,
             name="embeddings",
         )
         self.transformer_layers = [
@@ -102,6 +103,7 @@ class NezhaModel(BuiltFromConfig, tf.keras.Model):
                 initializer_range=config.initializer_range,
                 hidden_dropout_rate=config.hidden_dropout_prob,
                 attention_dropout_rate=config.attention_probs_dropout_prob,
+                layer_norm_eps=config.layer_norm_eps,
                 name=f"layer_{index}",
             )
             for index in range(config.num_hidden_layers)

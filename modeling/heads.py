@@ -39,17 +39,19 @@ class MaskedLMHead(tf.keras.layers.Layer):
     Returns log-probabilities [batch, max_predictions, vocab].
     """
 
-    def __init__(self, embeddings: NezhaEmbeddings, hidden_act: str, initializer_range: float, **kwargs):
+    def __init__(self, embeddings: NezhaEmbeddings, hidden_act: str, initializer_range: float,
+                 layer_norm_eps: float = 1e-12, **kwargs):
         super().__init__(**kwargs)
         self.hidden_act = hidden_act
         self.initializer_range = initializer_range
+        self.layer_norm_eps = layer_norm_eps
         self.transform = tf.keras.layers.Dense(
             embeddings.hidden_size,
             activation=get_activation(hidden_act),
             kernel_initializer=truncated_normal(initializer_range),
             name="transform",
         )
-        self.layer_norm = LayerNorm(name="transform_LayerNorm")
+        self.layer_norm = LayerNorm(epsilon=layer_norm_eps, name="transform_LayerNorm")
         self.output_projection = TiedOutputProjection(embeddings, name="output")
 
     def call(self, sequence_output, masked_lm_positions):
@@ -65,7 +67,8 @@ class MaskedLMHead(tf.keras.layers.Layer):
     def get_config(self):
         # The embedding layer is shared, not serialisable: rebuild heads through NezhaForPretraining.
         config = super().get_config()
-        config.update(hidden_act=self.hidden_act, initializer_range=self.initializer_range)
+        config.update(hidden_act=self.hidden_act, initializer_range=self.initializer_range,
+                      layer_norm_eps=self.layer_norm_eps)
         return config
 
 

@@ -21,7 +21,8 @@ class NezhaForPretraining(NezhaWithHeads):
         kwargs.setdefault("name", "nezha_for_pretraining")
         super().__init__(config, relative_attention=relative_attention, recompute_layers=recompute_layers, **kwargs)
         self.masked_lm = MaskedLMHead(
-            self.encoder.embeddings, config.hidden_act, config.initializer_range, name="predictions"
+            self.encoder.embeddings, config.hidden_act, config.initializer_range, config.layer_norm_eps,
+            name="predictions"
         )
         self.next_sentence = NextSentenceHead(config.initializer_range, name="seq_relationship")
 

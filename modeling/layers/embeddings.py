@@ -23,6 +23,7 @@ class NezhaEmbeddings(tf.keras.layers.Layer):
         use_relative_position: bool,
         initializer_range: float,
         dropout_rate: float,
+        layer_norm_eps: float = 1e-12,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -33,7 +34,8 @@ class NezhaEmbeddings(tf.keras.layers.Layer):
         self.use_relative_position = use_relative_position
         self.initializer_range = initializer_range
         self.dropout_rate = dropout_rate
-        self.layer_norm = LayerNorm(name="LayerNorm")
+        self.layer_norm_eps = layer_norm_eps
+        self.layer_norm = LayerNorm(epsilon=layer_norm_eps, name="LayerNorm")
         self.dropout = tf.keras.layers.Dropout(dropout_rate)
 
     def build(self, input_shape):
@@ -89,5 +91,6 @@ class NezhaEmbeddings(tf.keras.layers.Layer):
             use_relative_position=self.use_relative_position,
             initializer_range=self.initializer_range,
             dropout_rate=self.dropout_rate,
+            layer_norm_eps=self.layer_norm_eps,
         )
         return config

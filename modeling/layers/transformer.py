@@ -26,6 +26,7 @@ class TransformerBlock(tf.keras.layers.Layer):
         initializer_range: float,
         hidden_dropout_rate: float,
         attention_dropout_rate: float,
+        layer_norm_eps: float = 1e-12,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -36,6 +37,7 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.initializer_range = initializer_range
         self.hidden_dropout_rate = hidden_dropout_rate
         self.attention_dropout_rate = attention_dropout_rate
+        self.layer_norm_eps = layer_norm_eps
         self.attention = RelativeSelfAttention(
             hidden_size, num_heads, initializer_range, attention_dropout_rate, name="self"
         )
@@ -43,7 +45,7 @@ class TransformerBlock(tf.keras.layers.Layer):
             hidden_size, kernel_initializer=truncated_normal(initializer_range), name="output"
         )
         self.attention_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
-        self.attention_layer_norm = LayerNorm(name="attention_LayerNorm")
+        self.attention_layer_norm = LayerNorm(epsilon=layer_norm_eps, name="attention_LayerNorm")
         self.intermediate = tf.keras.layers.Dense(
             intermediate_size,
             activation=get_activation(hidden_act),
@@ -54,7 +56,7 @@ class TransformerBlock(tf.keras.layers.Layer):
             hidden_size, kernel_initializer=truncated_normal(initializer_range), name="ffn_output"
         )
         self.output_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
-        self.output_layer_norm = LayerNorm(name="output_LayerNorm")
+        self.output_layer_norm = LayerNorm(epsilon=layer_norm_eps, name="output_LayerNorm")
 
     def call(
         self,
@@ -95,5 +97,6 @@ class TransformerBlock(tf.keras.layers.Layer):
             initializer_range=self.initializer_range,
             hidden_dropout_rate=self.hidden_dropout_rate,
             attention_dropout_rate=self.attention_dropout_rate,
+            layer_norm_eps=self.layer_norm_eps,
         )
         return config

@@ -24,3 +24,12 @@ def test_other_activations(name, expected):
 def test_unknown_activation():
     with pytest.raises(ValueError, match="unknown activation 'swish'"):
         get_activation("swish")
+
+
+def test_gelu_erf_is_the_exact_form():
+    """transformers' "gelu" (read from Hugging Face configs as gelu_erf): x * Phi(x) with the erf."""
+    x = np.linspace(-6, 6, 101)
+    expected = 0.5 * x * (1 + np.array([math.erf(v / math.sqrt(2)) for v in x]))
+    got = get_activation("gelu_erf")(tf.constant(x, tf.float32)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert np.abs(got - get_activation("gelu")(tf.constant(x, tf.float32)).numpy()).max() > 1e-4
