@@ -7,16 +7,21 @@ Formats, tried in the order of FORMATS:
   by object path, the whole model where it matches, and at least the whole encoder. Its LoadReport
   names variables by their TF1 names, as a TF1 checkpoint's does.
 - "tf1": an original NEZHA / Google BERT checkpoint, read by TF1 variable names.
+- "hf": a Hugging Face transformers NEZHA directory (config.json + model.safetensors) or its weights
+  file, read by transformers' tensor names (modeling/hf_checkpoint.py). Tried first: it is no TF
+  checkpoint prefix, which the other two expect.
 A new format adds a `CheckpointFormat` (how to recognise it, how to read it) to FORMATS.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 
 from modeling.checkpoint import LoadReport, load_tf1_checkpoint, resolve_checkpoint_prefix
+from modeling.hf_checkpoint import HF_FILE_NAMES, HF_WEIGHT_SUFFIXES, load_hf_checkpoint
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
@@ -87,7 +92,17 @@ class CheckpointFormat:
     load: Callable[..., Optional[LoadReport]]  # (model, path) -> LoadReport
 
 
+def is_hf_checkpoint(path) -> bool:
+    """A transformers directory (its config.json or weights file is there) or a weights file itself;
+    the pickle formats count too, so that reading them gives hf_checkpoint's advice on converting."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return path.endswith(HF_WEIGHT_SUFFIXES) or os.path.basename(path) in HF_FILE_NAMES
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name)) for name in HF_FILE_NAMES)
+
+
 FORMATS = (
+    CheckpointFormat("hf", is_hf_checkpoint, load_hf_checkpoint),
     CheckpointFormat("tf2", is_tf2_checkpoint, load_tf2_checkpoint),
     CheckpointFormat("tf1", is_tf1_checkpoint, load_tf1_checkpoint),
 )

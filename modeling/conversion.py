@@ -22,6 +22,7 @@ from modeling.checkpoint import (
     resolve_checkpoint_prefix,
     save_tf1_checkpoint,
 )
+from modeling.checkpoint_formats import checkpoint_format
 from modeling.config import NezhaConfig, read_json_file
 from modeling.encoder import NezhaModel
 from modeling.hf_checkpoint import (
@@ -83,17 +84,8 @@ def build_model(kind: str, config: NezhaConfig, num_labels: Optional[int] = None
 
 
 def input_format(path) -> str:
-    """"hf", "tf1" or "tf2" for a path; CheckpointNotFoundError when it is none of them."""
-    path = os.fspath(path)
-    if os.path.isfile(path) or os.path.isfile(os.path.join(path, CONFIG_NAME)):
-        return "hf"  # a weights file, or a transformers directory (its weights format is checked on reading)
-    prefix = resolve_checkpoint_prefix(path)
-    try:
-        names = {name for name, _ in tf.train.list_variables(prefix)}
-    except (tf.errors.OpError, ValueError) as error:
-        raise CheckpointNotFoundError(f"{prefix}: cannot read checkpoint: {getattr(error, 'message', error)}") from None
-    # Object-based checkpoints (ours) carry their object graph; the original's name-based ones do not.
-    return "tf2" if "_CHECKPOINTABLE_OBJECT_GRAPH" in names else "tf1"
+    """"hf", "tf1" or "tf2" for a path (modeling.checkpoint_formats decides)."""
+    return checkpoint_format(path).name
 
 
 def _ambiguous(source: str, candidates, num_labels: int) -> ConversionError:

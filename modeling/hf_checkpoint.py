@@ -17,13 +17,12 @@ import json
 import os
 import re
 import shutil
-import tempfile
-import uuid
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from fileio.atomic import atomic_directory
 from modeling.checkpoint import CheckpointNotFoundError, CheckpointShapeError, LoadReport
 from modeling.config import ConfigError
 from modeling.encoder import NezhaModel
@@ -42,6 +41,9 @@ SHARDED_INDEX_NAME = "model.safetensors.index.json"
 CONFIG_NAME = "config.json"
 ENCODER_PREFIX = "nezha."
 _PICKLE_NAMES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+# Any of these in a directory makes it a transformers checkpoint (pickles: to explain how to convert them).
+HF_FILE_NAMES = (CONFIG_NAME, WEIGHTS_NAME, SHARDED_INDEX_NAME) + _PICKLE_NAMES
+HF_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _POOLER = ("bert/pooler/dense/kernel", "bert/pooler/dense/bias")
 # Config fields that change a model's numbers without changing any variable's shape: a mismatch
 # would load without a shape error and silently compute something else.
@@ -286,36 +288,24 @@ def _is_recomputed_buffer(key: str, value: np.ndarray, config) -> bool:
 
 
 def write_directory_atomically(directory, write: Callable[[str], None], overwrite: bool = False) -> str:
-    """Calls write(temporary_directory), then renames it to `directory`, so that no reader ever sees a
-    half-written output. An existing non-empty `directory` is an error unless overwrite, and is then
-    replaced whole (moved aside first, removed after the new one is in place)."""
+    """Calls write(temporary_directory), then renames it to `directory` (fileio.atomic_directory), so
+    that no reader ever sees a half-written output. An existing non-empty `directory` is an error
+    unless overwrite, and is then replaced whole."""
     directory = os.path.abspath(os.fspath(directory))
-    parent, base = os.path.split(directory)
     if os.path.exists(directory):
         if not os.path.isdir(directory):
             raise FileExistsError(f"{directory}: exists and is not a directory")
         if os.listdir(directory) and not overwrite:
             raise FileExistsError(f"{directory}: directory exists and is not empty (pass overwrite to replace it)")
-    os.makedirs(parent, exist_ok=True)
-    temporary = tempfile.mkdtemp(prefix=f".{base}.tmp-", dir=parent)
-    try:
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
+    with atomic_directory(directory) as temporary:
+        os.makedirs(temporary)
+        write(temporary)
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(temporary, 0o777 & ~umask)  # mkdtemp's 0700 is not what a plain mkdir gives
-        write(temporary)
         for name in os.listdir(temporary):  # some writers (safetensors) create their files 0600
             if os.path.isfile(os.path.join(temporary, name)):
                 os.chmod(os.path.join(temporary, name), 0o666 & ~umask)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    old = None
-    if os.path.exists(directory):
-        old = os.path.join(parent, f".{base}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(directory, old)
-    os.replace(temporary, directory)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
     return directory
 
 

@@ -9,7 +9,8 @@ from modeling.task_models import NezhaForClassification
 from training.checkpointing import CheckpointError, load_initial_weights
 
 CONFIG = NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=32, max_relative_position=4)
+                     intermediate_size=32, max_position_embeddings=32, use_relative_position=True,
+                     max_relative_position=4)
 
 
 def test_a_pretraining_checkpoint_initialises_a_classifier_encoder(tmp_path):
@@ -77,3 +78,20 @@ def test_a_training_checkpoint_reports_its_optimizer_state_as_ignored(tmp_path):
     assert any(name.startswith("optimizer/iterations") for name in report.ignored_optimizer_state)
     np.testing.assert_array_equal(target.tf1_variables()["output_weights"].numpy(),
                                   source.tf1_variables()["output_weights"].numpy())
+
+
+def test_a_transformers_directory_initialises_a_classifier_encoder(tmp_path):
+    """--init_checkpoint takes a Hugging Face NEZHA directory too (modeling.checkpoint_formats' "hf")."""
+    from modeling import save_hf_checkpoint
+    pretrained = NezhaForPretraining(CONFIG)
+    pretrained.ensure_built()
+    directory = save_hf_checkpoint(pretrained, str(tmp_path / "hf"))
+
+    classifier = NezhaForClassification(CONFIG, num_labels=3)
+    classifier.ensure_built()
+    report = load_initial_weights(classifier, directory)
+    source, target = pretrained.encoder.tf1_variables(), classifier.encoder.tf1_variables()
+    for name, variable in target.items():
+        np.testing.assert_array_equal(variable.numpy(), source[name].numpy(), err_msg=name)
+    assert set(report.loaded) == set(target)
+    assert set(report.missing_in_checkpoint) == set(classifier.tf1_variables()) - set(target)  # the new head
