@@ -9,8 +9,12 @@ from typing import Dict, Mapping, Optional
 
 import tensorflow as tf
 
-# Well below anything a working encoder (trained or freshly initialised) shows, well above a collapse.
+# The spread that decides: about 0.5-0.9 for every working encoder we measured (trained or freshly
+# initialised), 8e-5 on the collapsed 4-layer checkpoint. The pooled output's spread across inputs is
+# reported beside it but does not decide: at random initialisation [CLS] barely depends on a short,
+# fully packed sentence (6e-4 for the tiny fixture on ChnSentiCorp), though the encoder works.
 COLLAPSE_THRESHOLD = 1e-3
+DECIDING_SPREAD = "sequence_across_positions"
 
 
 def representation_spread(outputs: Mapping[str, tf.Tensor], input_mask: tf.Tensor) -> Dict[str, float]:
@@ -35,12 +39,12 @@ def representation_spread(outputs: Mapping[str, tf.Tensor], input_mask: tf.Tenso
 
 def collapse_warning(spread: Mapping[str, float], source: str = "the initial checkpoint",
                      threshold: float = COLLAPSE_THRESHOLD) -> Optional[str]:
-    """A message when any spread is below `threshold`, else None."""
-    low = {name: value for name, value in spread.items() if value < threshold}
-    if not low:
+    """A message when the sequence output barely varies across positions (below `threshold`), else None."""
+    if spread[DECIDING_SPREAD] >= threshold:
         return None
-    found = ", ".join(f"{name} = {value:.2g}" for name, value in sorted(low.items()))
+    found = ", ".join(f"{name} = {value:.2g}" for name, value in sorted(spread.items()))
     return (f"{source} looks collapsed: its encoder gives nearly the same output for different inputs "
-            f"({found}; a working encoder shows about 0.1, the threshold is {threshold:g}). Fine-tuning from it "
-            f"usually stays at chance. Its pretraining probably plateaued at the unigram level (masked-LM "
-            f"loss about 6.8, accuracy flat): see the README's pretraining section.")
+            f"({found}; a working encoder shows about 0.5 or more across positions, the threshold is "
+            f"{threshold:g}). Fine-tuning from it usually stays at chance. Its pretraining probably "
+            f"plateaued at the unigram level (masked-LM loss about 6.8, accuracy flat): see the README's "
+            f"pretraining section.")

@@ -57,8 +57,10 @@ def test_run_clf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     out = tmp_path / "out"
     log = run_script(repo_dir, "run_clf.py", common_args(fixtures_dir, vocab_file, data_dir, out) + [
         "--task_name=chnsenti", "--max_seq_length=32", "--do_train_and_eval", "--train_batch_size=8",
-        "--num_train_epochs=16", "--learning_rate=2e-3", "--save_checkpoints_steps=8", "--warmup_proportion=0"])
+        "--num_train_epochs=16", "--learning_rate=2e-3", "--save_checkpoints_steps=8", "--warmup_proportion=0",
+        f"--export_hf_dir={out / 'hf'}"])
     assert "38 of 38 encoder variables loaded" in log
+    assert "looks collapsed" not in log, "a working initial encoder must not be reported as collapsed"
     assert losses_fall(out)
     results = dict(line.split(" = ") for line in (out / "eval_results.txt").read_text().splitlines())
     for key in ("eval_accuracy", "eval_loss", "precision_0", "recall_0", "f1_0", "precision_1", "recall_1", "f1_1"):
@@ -98,6 +100,17 @@ def test_run_clf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     arrays = features_to_arrays(convert_examples(data.examples("test"), data.labels, 32, tokenizer),
                                 ("input_ids", "input_mask", "segment_ids"))
     np.testing.assert_allclose(serve(out / "export", arrays)["probabilities"].numpy(), rows, atol=1e-5)
+    # --export_hf_dir: a transformers NezhaForSequenceClassification directory with the same weights
+    from modeling import load_hf_checkpoint
+    hf_config = json.loads((out / "hf" / "config.json").read_text())
+    assert hf_config["architectures"] == ["NezhaForSequenceClassification"]
+    assert [hf_config["id2label"][str(i)] for i in range(2)] == list(data.labels)
+    assert (out / "hf" / "vocab.txt").read_text() == vocab_file.read_text()
+    reloaded = NezhaForClassification(config, num_labels=2)
+    reloaded.ensure_built()
+    report = load_hf_checkpoint(reloaded, str(out / "hf"), strict=True)
+    assert "output_weights" in report.loaded
+    np.testing.assert_allclose(run_model(reloaded, arrays, 8, ["probabilities"])["probabilities"], rows, atol=1e-5)
 
 
 def clf_data(shared_dir, data_dir):
@@ -223,3 +236,38 @@ def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     served = serve(out / "export", arrays)
     for key in ("start_logits", "end_logits"):
         np.testing.assert_allclose(served[key].numpy(), expected[key], atol=1e-4)
+
+
+def test_export_hf_dir_refuses_a_crf_tagger_before_training(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    text = (shared_dir / "data" / "peoples_daily_ner" / "dev.txt").read_text(encoding="utf-8")
+    (data_dir / "train.txt").write_text("\n\n".join(text.split("\n\n")[:4]) + "\n\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, str(repo_dir / "run_seq_labelling.py")] + common_args(
+        fixtures_dir, vocab_file, data_dir, out)[:-1] + ["--use_crf", "--do_train", "--max_seq_length=32",
+                                                         f"--export_hf_dir={out / 'hf'}"],
+        cwd=repo_dir, capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "CRF" in result.stderr and "Traceback" not in result.stderr
+    assert not (out / "ckpt-1.index").exists(), "refused before any training"
+
+
+def test_a_collapsed_initial_checkpoint_is_reported(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
+    """The guard against fine-tuning from a pretraining run that collapsed (issue: outputs that no longer
+    depend on the input): the tiny fixture with its last LayerNorm scale zeroed, saved as TF1."""
+    from modeling import NezhaConfig, NezhaForPretraining, load_tf1_checkpoint, save_tf1_checkpoint
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    model = NezhaForPretraining(NezhaConfig.from_json_file(tiny / "bert_config.json"))
+    model.ensure_built()
+    load_tf1_checkpoint(model, str(tiny / "model.ckpt"))
+    gamma = model.tf1_variables()["bert/encoder/layer_1/output/LayerNorm/gamma"]
+    gamma.assign(tf.zeros_like(gamma))
+    collapsed = save_tf1_checkpoint(model, str(tmp_path / "collapsed" / "model.ckpt"))
+    data_dir = clf_data(shared_dir, tmp_path / "data")
+    args = common_args(fixtures_dir, vocab_file, data_dir, tmp_path / "out")[:-1]
+    args = [a for a in args if not a.startswith("--init_checkpoint")] + [f"--init_checkpoint={collapsed}"]
+    log = run_script(repo_dir, "run_clf.py", args + ["--task_name=chnsenti", "--max_seq_length=32", "--do_train",
+                                                      "--train_batch_size=8", "--num_train_epochs=1"])
+    assert f"--init_checkpoint {collapsed} looks collapsed" in log
+    assert "sequence_across_positions = 0" in log

@@ -96,7 +96,7 @@ def define_pretraining_flags() -> None:
 
 def define_finetuning_flags() -> None:
     """The original's fine-tuning flags shared by run_clf.py, run_seq_labelling.py and run_reading.py:
-    the loop flags, the tokenizer flags, the task's data and modes, and --export_dir."""
+    the loop flags, the tokenizer flags, the task's data and modes, --export_dir and --export_hf_dir."""
     define_loop_flags()
     define_tokenizer_flags()
     flags.DEFINE_string("data_dir", None, "The input data dir holding the task's train/dev/test files.")
@@ -107,6 +107,12 @@ def define_finetuning_flags() -> None:
     flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
     flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training for linear learning-rate warmup.")
     flags.DEFINE_string("export_dir", None, "If set, write a SavedModel with a serving signature here.")
+    flags.DEFINE_string("export_hf_dir", None,
+                        "If set, write the fine-tuned model here as a Hugging Face transformers checkpoint "
+                        "(config.json, model.safetensors, vocab.txt) that transformers<=4.40.2 loads as "
+                        "NezhaForSequenceClassification (run_clf.py), NezhaForTokenClassification "
+                        "(run_seq_labelling.py without --use_crf: transformers has no CRF head) or "
+                        "NezhaForQuestionAnswering (run_reading.py). Replaces an existing directory.")
     flags.DEFINE_integer("seed", 12345,
                          "Random seed of the run: the head's (and any unloaded variable's) initialisation, "
                          "dropout and the shuffling of the training data. Same seed, same flags, same "

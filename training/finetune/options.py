@@ -21,6 +21,7 @@ class FineTuneOptions(RunOptions):
     num_train_epochs: float = 3.0
     warmup_proportion: float = 0.1
     export_dir: Optional[str] = None
+    export_hf_dir: Optional[str] = None
 
     def make_tokenizer(self):
         from data.tokenization import make_tokenizer

@@ -5,6 +5,8 @@ from absl import logging
 
 from data.tasks.pipeline import make_dataset
 from modeling.config import NezhaConfig
+from modeling.diagnostics import collapse_warning, representation_spread
+from modeling.hf_checkpoint import hf_model_class, save_hf_checkpoint
 from modeling.optimizers import create_optimizer, name_lookup
 
 from ..checkpointing import restore_for_inference, start_weights
@@ -33,8 +35,21 @@ def check_modes(options: FineTuneOptions) -> None:
         raise ValueError("at least one of --do_train, --do_eval, --do_predict, --do_train_and_eval must be set")
 
 
-def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, precision, keep_best: bool):
+def initial_encoder_warning(model, arrays, source: str, examples: int = 32):
+    """The collapse warning for the encoder as loaded, from its outputs on the first training
+    examples (None when they vary as a working encoder's do)."""
+    sample = {name: arrays[name][:examples] for name in ("input_ids", "input_mask", "segment_ids")}
+    spread = representation_spread(model.encoder(sample, training=False), sample["input_mask"])
+    return collapse_warning(spread, source=f"--init_checkpoint {source}")
+
+
+def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, precision, keep_best: bool,
+           check_initial_weights: bool):
     arrays = task.train_arrays()
+    if check_initial_weights and distributed.is_chief:
+        warning = initial_encoder_warning(model, arrays, options.init_checkpoint)
+        if warning:
+            logging.warning("%s", warning)
     num_examples = len(next(iter(arrays.values())))
     # An update consumes num_accumulation_steps micro-batches on every process.
     num_train_steps, num_warmup_steps = train_steps(num_examples,
@@ -70,11 +85,15 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     tf.io.gfile.makedirs(options.output_dir)
     model = task.build_model(config)
     model.ensure_built()
+    if options.export_hf_dir:
+        hf_model_class(model)  # a model transformers has no class for (a CRF tagger) fails before training
     training = options.do_train or options.do_train_and_eval
     if training:
-        start_weights(model, options.output_dir, options.init_checkpoint)
-        _train(task, model, options, distributed, precision, keep_best=options.do_train_and_eval)
-    if not (options.do_eval or options.do_predict or options.do_train_and_eval or options.export_dir):
+        report = start_weights(model, options.output_dir, options.init_checkpoint)
+        _train(task, model, options, distributed, precision, keep_best=options.do_train_and_eval,
+               check_initial_weights=report is not None)
+    if not (options.do_eval or options.do_predict or options.do_train_and_eval or options.export_dir
+            or options.export_hf_dir):
         return
     # Without training in this run, output_dir/best/ (an earlier --do_train_and_eval's) comes first.
     source = restore_for_inference(model, options.output_dir, None if training else options.init_checkpoint,
@@ -90,6 +109,11 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
         task.predict(model, options.output_dir)
     if options.export_dir:
         export_saved_model(model, options.export_dir, task.serving_outputs)
+    if options.export_hf_dir:
+        directory = save_hf_checkpoint(model, options.export_hf_dir, labels=task.hf_labels(),
+                                       vocab_file=None if options.spm_model_file else options.vocab_file,
+                                       overwrite=True)
+        logging.info("Hugging Face checkpoint written to %s", directory)
 
 
 def run_task(task_class, options: FineTuneOptions) -> None:

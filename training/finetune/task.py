@@ -1,6 +1,6 @@
 """What a fine-tuning task supplies to the run (FineTuneTask), inference over in-memory arrays,
 and the original's `key = value` results layout."""
-from typing import Dict
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -51,6 +51,10 @@ class FineTuneTask:
     def predict(self, model, output_dir: str) -> None:
         """Predictions on the test set, written to output_dir."""
         raise NotImplementedError
+
+    def hf_labels(self) -> Optional[List[str]]:
+        """The class names --export_hf_dir writes as transformers' id2label (index order), if any."""
+        return None
 
     def has_test_data(self) -> bool:
         """--do_train_and_eval predicts only when the test file is there; --do_predict requires it."""

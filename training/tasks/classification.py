@@ -47,6 +47,9 @@ class ClassificationTask(FineTuneTask):
     def train_arrays(self):
         return self.arrays("train")
 
+    def hf_labels(self):
+        return list(self.data.labels)
+
     def loss_fn(self, model, features, training):
         loss = classification_loss(model(features, training=training), features["label_id"])
         return loss, {}

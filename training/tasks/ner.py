@@ -49,6 +49,10 @@ class NerTask(FineTuneTask):
         return NezhaForTokenTagging(config, num_labels=len(self.data.labels) + 1, use_crf=self.options.use_crf,
                                     recompute_layers=self.options.recompute_layers)
 
+    def hf_labels(self):
+        # tag ids start at 1: id 0 is the padding the model never predicts at real positions
+        return ["[PAD]"] + list(self.data.labels)
+
     def train_arrays(self):
         write_text(os.path.join(self.options.output_dir, LABEL_LIST_FILE), "\n".join(self.data.labels) + "\n")
         return self.split("train")[2]
