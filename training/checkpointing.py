@@ -63,7 +63,7 @@ class CheckpointKeeper:
         return path
 
 
-def load_initial_weights(model: tf.keras.Model, path: str, log: bool = True):
+def load_initial_weights(model: tf.keras.Model, path: str, log: bool = True, what: str = "init_checkpoint"):
     """Loads `path` (any format modeling/checkpoint_formats.py reads) and logs which variables came
     from it. Returns the LoadReport (loaded, missing, unused), the same for every format."""
     report = load_checkpoint(model, path)
@@ -71,10 +71,10 @@ def load_initial_weights(model: tf.keras.Model, path: str, log: bool = True):
         encoder = getattr(model, "encoder", None)
         if encoder is not None:
             names = set(encoder.tf1_variables())
-            logging.info("init_checkpoint %s: %d of %d encoder variables loaded\n%s",
-                         path, len(names & set(report.loaded)), len(names), report)
+            logging.info("%s %s: %d of %d encoder variables loaded\n%s",
+                         what, path, len(names & set(report.loaded)), len(names), report)
         else:
-            logging.info("initial weights: %s", report)
+            logging.info("%s: %s", what, report)
     return report
 
 
@@ -103,7 +103,7 @@ def restore_for_inference(model, output_dir: str, init_checkpoint: Optional[str]
     for source, wanted in ((best, prefer_best and tf.io.gfile.exists(best + ".index")),
                            (tf.train.latest_checkpoint(output_dir), True), (init_checkpoint, True)):
         if source and wanted:
-            load_initial_weights(model, source)
+            load_initial_weights(model, source, what="weights for evaluation / prediction")
             return source
     if required:
         raise ValueError(f"nothing to evaluate: no checkpoint in {output_dir} and no --init_checkpoint")
