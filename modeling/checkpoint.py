@@ -59,6 +59,12 @@ class LoadReport:
                 lines.extend(f"    {name}" for name in names)
         return "\n".join(lines)
 
+    def log_warning(self) -> None:
+        """Every loader calls this, so that a mismatch is heard whatever the checkpoint's format."""
+        warning = self.warning()
+        if warning:
+            logging.warning("%s", warning)
+
     def warning(self) -> str | None:
         """What a user must hear about even in a non-strict load, or None.
 
@@ -125,9 +131,7 @@ def load_tf1_checkpoint(model, path, strict: bool = False) -> LoadReport:
     )
     if strict and (report.missing_in_checkpoint or report.unused_in_checkpoint):
         raise ValueError(f"strict loading failed:\n{report}")
-    warning = report.warning()
-    if warning:
-        logging.warning(warning)
+    report.log_warning()
     for name in to_load:
         variable = variables[name]
         variable.assign(tf.cast(reader.get_tensor(name), variable.dtype))

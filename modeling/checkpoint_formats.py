@@ -76,13 +76,15 @@ def load_tf2_checkpoint(model, path) -> LoadReport:
     tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
     model_keys = set(keys.values())
     others = sorted(key for key in saved - model_keys if key != OBJECT_GRAPH_KEY)
-    return LoadReport(
+    report = LoadReport(
         path=prefix,
         loaded=sorted(name for name, key in keys.items() if key in saved),
         missing_in_checkpoint=sorted(name for name, key in keys.items() if key not in saved),
         unused_in_checkpoint=[key[: -len(VALUE_SUFFIX)] for key in others if _is_model_weight(key)],
         ignored_optimizer_state=[key for key in others if not _is_model_weight(key)],
     )
+    report.log_warning()
+    return report
 
 
 @dataclasses.dataclass(frozen=True)

@@ -254,6 +254,7 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
     )
     if strict and (report.missing_in_checkpoint or report.unused_in_checkpoint):
         raise ValueError(f"strict loading failed:\n{report}")
+    report.log_warning()
     for name, value in to_load.items():
         variables[name].assign(tf.cast(value, variables[name].dtype))
     return report
