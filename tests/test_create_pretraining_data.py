@@ -124,13 +124,13 @@ def test_workers_by_input_file_with_enough_outputs(tmp_path, toy_vocab):
 
 def test_failed_run_leaves_no_finished_looking_file(tmp_path, toy_vocab, monkeypatch):
     corpus = _toy_corpus(tmp_path)
-    real_writer = pretraining_workers.write_round_robin
+    real_writer = pretraining_workers.write_in_order
 
-    def write_then_fail(records, paths):
-        real_writer(records, paths)  # temporaries fully written ...
+    def write_then_fail(spool, order, paths):
+        real_writer(spool, order, paths)  # temporaries fully written ...
         raise KeyboardInterrupt  # ... and then the run is interrupted
 
-    monkeypatch.setattr(pretraining_workers, "write_round_robin", write_then_fail)
+    monkeypatch.setattr(pretraining_workers, "write_in_order", write_then_fail)
     out_dir = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         _run(corpus, [out_dir / "a.tfrecord", out_dir / "b.tfrecord"], toy_vocab, 1)
