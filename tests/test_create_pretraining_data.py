@@ -206,6 +206,13 @@ def test_masked_lm_prob_out_of_range(tmp_path, toy_vocab, prob):
     assert "must be in (0, 1]" in _bad_run(tmp_path, toy_vocab, corpus, f"--masked_lm_prob={prob}")
 
 
+def test_bad_group_size_and_task_flags(tmp_path, toy_vocab):
+    corpus = _toy_corpus(tmp_path)
+    assert "--group_size_mb=0.0 must be positive" in _bad_run(tmp_path, toy_vocab, corpus, "--group_size_mb=0")
+    assert "give both --task_index and --num_tasks" in _bad_run(tmp_path, toy_vocab, corpus, "--task_index=1")
+    assert "task 2 of 2" in _bad_run(tmp_path, toy_vocab, corpus, "--task_index=2", "--num_tasks=2")
+
+
 def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
     corpus = tmp_path / "bad.txt"
     corpus.write_bytes(b"d1 x y\nx \xff\xfe y\n\nd2 z z\nz \xc3 x\n")
@@ -221,6 +228,7 @@ def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
 def test_help_documents_shard_naming():
     text = " ".join(run_script("--helpfull").stdout.split())
     assert "NAME-00000-of-0000N" in text and "chinese_wwm" in text and "--num_workers" in text
+    assert "HOROVOD_RANK" in text and "--group_size_mb" in text and "--spool_dir" in text
 
 
 def test_sentencepiece_vocabulary_end_to_end(tmp_path):
