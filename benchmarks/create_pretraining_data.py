@@ -53,6 +53,8 @@ flags.DEFINE_integer("grouped_copies", 500, "Copies of the corpus for the groupe
 flags.DEFINE_integer("grouped_copies_small", 0, "If > 0, the grouped case is also run on this many copies, to compare "
                      "peak RSS at two corpus sizes.")
 flags.DEFINE_string("baseline_repo", None, "Another checkout whose create_pretraining_data.py is run side by side.")
+flags.DEFINE_bool("baseline_first", False, "Run the baseline before ours in each alternation (to see whether the "
+                  "order, i.e. the load's drift, decides a wall-time comparison).")
 flags.DEFINE_string("work_dir", None, "Where corpora and outputs go (default: a temporary directory, removed after).")
 
 _WRAPPER = ("import resource, subprocess, sys, json;"
@@ -156,7 +158,7 @@ def measure(name, corpus, workers, dupe_factor, work_dir, repeats, group_size_mb
     variants = [("ours", REPO)] + ([("baseline", FLAGS.baseline_repo)] if with_baseline else [])
     runs = {label: [] for label, _ in variants}
     for _ in range(max(1, repeats)):
-        for label, repo in variants:  # alternating, so both see the same load
+        for label, repo in (variants[::-1] if FLAGS.baseline_first else variants):  # alternating: the same load
             with tempfile.TemporaryDirectory(dir=work_dir) as output_dir:
                 runs[label].append(run_once(repo, corpus, workers, dupe_factor, output_dir, group_size_mb))
     gflops = common.matmul_gflops()  # measured here, between the generator runs

@@ -179,7 +179,7 @@ class Corpus:
 
     def end_document(self):
         """Closes the current document; a document without sentences is dropped, as in the original."""
-        if self.sentence_starts and len(self.sentence_starts) - 1 > self.document_starts[-1]:
+        if len(self.sentence_starts) - 1 > self.document_starts[-1]:
             self.document_starts.append(len(self.sentence_starts) - 1)
 
     def __len__(self):
@@ -199,9 +199,6 @@ class Corpus:
         if self.order is None:
             self.order = array("q", range(len(self)))
         shuffle(self.order, rng)
-
-    def num_tokens(self):
-        return len(self.token_ids)
 
 
 class _Document:
