@@ -109,7 +109,7 @@ def run_case(case: Case, timeout: float) -> List[Dict[str, object]]:
 
 def write_lines(path: str, lines: List[str]) -> None:
     common.quiet_tensorflow()
-    from data.atomic import atomic_output
+    from fileio.atomic import atomic_output
 
     with atomic_output(path) as temporary, open(temporary, "w") as f:
         f.write("".join(line + "\n" for line in lines))

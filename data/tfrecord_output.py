@@ -7,11 +7,15 @@ data, masked crc32c(data)`, and the CRCs of a whole batch of records are compute
 numpy, one byte column at a time.
 """
 
+import os
 import struct
+import tempfile
+from array import array
 
 import numpy as np
 
-from data.atomic import atomic_output
+from fileio.atomic import atomic_output
+from data.pretraining_data import CONTINUATION_FLAG
 
 # The order in which the original's protobuf serialized the feature map.
 FEATURE_ORDER = ("masked_lm_ids", "input_ids", "masked_lm_positions", "next_sentence_labels",
@@ -81,13 +85,16 @@ class InstanceEncoder:
 
     The hot path of writing: each token's id varint is looked up once per token, padding is
     zero bytes (the varint of 0), and the headers of a feature depend only on its packed length,
-    so they are cached.
+    so they are cached. Tokens may be the vocabulary's strings or their ids (with or without
+    CONTINUATION_FLAG, which is not written).
     """
 
     def __init__(self, vocab, max_seq_length, max_predictions_per_seq):
         self.max_seq_length = max_seq_length
         self.max_predictions_per_seq = max_predictions_per_seq
         self._token_varint = {token: _varint(i) for token, i in vocab.items()}
+        for i in set(vocab.values()):
+            self._token_varint[i] = self._token_varint[i | CONTINUATION_FLAG] = _varint(i)
         self._small = [_varint(v) for v in range(max_seq_length + 1)]
         self._headers = {}
 
@@ -221,6 +228,86 @@ def tfrecord_frames(records):
     for header, header_crc, record, data_crc in zip(headers, header_crcs, records, data_crcs):
         parts.append(header + struct.pack("<I", _masked(header_crc)) + record + struct.pack("<I", _masked(data_crc)))
     return b"".join(parts)
+
+
+def frame_length(record):
+    """Bytes of one record's TFRecord frame: the record plus length, and two CRCs."""
+    return len(record) + 16
+
+
+class RecordSpool:
+    """TFRecord frames appended to an unnamed temporary file, then read back by index in any order.
+
+    The file is unlinked as soon as it is created: however the process ends, even killed, the
+    system frees it and nothing is left behind. In memory: the frame offsets (eight bytes per
+    record) and up to `batch` records awaiting their CRCs, which are computed a batch at a time.
+    """
+
+    def __init__(self, directory=None, batch=_CRC_BATCH // 2):
+        fd, path = tempfile.mkstemp(prefix=".create_pretraining_data-spool-", dir=directory)
+        try:
+            os.unlink(path)
+        except OSError:
+            os.close(fd)
+            raise
+        self._file = os.fdopen(fd, "w+b", buffering=0)
+        self._ends = array("q", [0])
+        self._pending = []
+        self._batch = batch
+
+    def add(self, record):
+        self._pending.append(record)
+        if len(self._pending) >= self._batch:
+            self.flush()
+
+    def flush(self):
+        if not self._pending:
+            return
+        data = tfrecord_frames(self._pending)
+        view = memoryview(data)
+        while view:
+            view = view[self._file.write(view):]
+        end = self._ends[-1]
+        for record in self._pending:
+            end += frame_length(record)
+            self._ends.append(end)
+        self._pending = []
+
+    def __len__(self):
+        return len(self._ends) - 1 + len(self._pending)
+
+    @property
+    def size(self):
+        """Bytes spooled so far (flushed frames)."""
+        return self._ends[-1]
+
+    def frame(self, index):
+        start, end = self._ends[index], self._ends[index + 1]
+        return os.pread(self._file.fileno(), end - start, start)
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def write_in_order(spool, order, output_paths):
+    """Frame order[k] of the spool goes to output_paths[k % n] (already named temporaries: the
+    caller renames them); returns the count per file."""
+    spool.flush()
+    writers = [open(path, "wb", buffering=1 << 20) for path in output_paths]
+    try:
+        count = len(writers)
+        for k, index in enumerate(order):
+            writers[k % count].write(spool.frame(index))
+    finally:
+        for writer in writers:
+            writer.close()
+    return [len(range(i, len(order), len(output_paths))) for i in range(len(output_paths))]
 
 
 def write_round_robin(records, output_paths):

@@ -50,7 +50,7 @@ def build_vocabulary(lines, do_lower_case=True, min_word_count=2, min_piece_coun
 
 def main(argv):
     del argv
-    from data.atomic import atomic_output
+    from fileio.atomic import atomic_output
     lines = []
     for path in FLAGS.input_file.split(","):
         with open(path, encoding="utf-8") as f:

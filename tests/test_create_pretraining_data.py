@@ -1,6 +1,7 @@
 """The entry script: byte-identical reference outputs, workers, atomic output and bad input."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -124,13 +125,13 @@ def test_workers_by_input_file_with_enough_outputs(tmp_path, toy_vocab):
 
 def test_failed_run_leaves_no_finished_looking_file(tmp_path, toy_vocab, monkeypatch):
     corpus = _toy_corpus(tmp_path)
-    real_writer = pretraining_workers.write_round_robin
+    real_writer = pretraining_workers.write_in_order
 
-    def write_then_fail(records, paths):
-        real_writer(records, paths)  # temporaries fully written ...
+    def write_then_fail(spool, order, paths):
+        real_writer(spool, order, paths)  # temporaries fully written ...
         raise KeyboardInterrupt  # ... and then the run is interrupted
 
-    monkeypatch.setattr(pretraining_workers, "write_round_robin", write_then_fail)
+    monkeypatch.setattr(pretraining_workers, "write_in_order", write_then_fail)
     out_dir = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         _run(corpus, [out_dir / "a.tfrecord", out_dir / "b.tfrecord"], toy_vocab, 1)
@@ -205,6 +206,13 @@ def test_masked_lm_prob_out_of_range(tmp_path, toy_vocab, prob):
     assert "must be in (0, 1]" in _bad_run(tmp_path, toy_vocab, corpus, f"--masked_lm_prob={prob}")
 
 
+def test_bad_group_size_and_task_flags(tmp_path, toy_vocab):
+    corpus = _toy_corpus(tmp_path)
+    assert "--group_size_mb=0.0 must be positive" in _bad_run(tmp_path, toy_vocab, corpus, "--group_size_mb=0")
+    assert "give both --task_index and --num_tasks" in _bad_run(tmp_path, toy_vocab, corpus, "--task_index=1")
+    assert "task 2 of 2" in _bad_run(tmp_path, toy_vocab, corpus, "--task_index=2", "--num_tasks=2")
+
+
 def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
     corpus = tmp_path / "bad.txt"
     corpus.write_bytes(b"d1 x y\nx \xff\xfe y\n\nd2 z z\nz \xc3 x\n")
@@ -220,6 +228,7 @@ def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
 def test_help_documents_shard_naming():
     text = " ".join(run_script("--helpfull").stdout.split())
     assert "NAME-00000-of-0000N" in text and "chinese_wwm" in text and "--num_workers" in text
+    assert "HOROVOD_RANK" in text and "--group_size_mb" in text and "--spool_dir" in text
 
 
 def test_sentencepiece_vocabulary_end_to_end(tmp_path):
@@ -236,3 +245,125 @@ def test_sentencepiece_vocabulary_end_to_end(tmp_path):
     processor = sentencepiece.SentencePieceProcessor(model_file=str(tmp_path / "spm.model"))
     cls_id = processor.PieceToId("[CLS]")
     assert instances and all(ids[0] == cls_id for ids, _ in instances)
+
+
+# ---- groups, tasks, launchers ------------------------------------------------------------------------
+
+def _group_run(corpus, output, vocab, workers=1, group_bytes=300, task_index=0, num_tasks=1):
+    config = GeneratorConfig(max_seq_length=64, dupe_factor=2)
+    return generate(str(corpus), [str(output)], str(vocab), None, True, config, 11, workers, show_progress=False,
+                    group_bytes=group_bytes, task_index=task_index, num_tasks=num_tasks)
+
+
+def _files(directory):
+    return {p.name: p.read_bytes() for p in sorted(Path(directory).iterdir())}
+
+
+def test_each_group_is_the_reference_output_of_that_group_alone(tmp_path, toy_vocab):
+    corpus = _toy_corpus(tmp_path, documents=60)
+    summary, results = _group_run(corpus, tmp_path / "grouped" / "out.tfrecord", toy_vocab, workers=2)
+    groups = pretraining_workers.plan_groups([str(corpus)], 300)
+    assert len(groups) == len(summary) >= 5
+    text = corpus.read_bytes()
+    for g, group in enumerate(groups):
+        shard = tmp_path / "grouped" / f"out.tfrecord-{g:05d}-of-{len(groups):05d}"
+        assert summary[str(shard)] > 0
+        alone = tmp_path / f"group{g}.txt"
+        alone.write_bytes(text[group.start:group.end])
+        reference = tmp_path / "reference" / f"{g}.tfrecord"
+        config = GeneratorConfig(max_seq_length=64, dupe_factor=2)
+        generate(str(alone), [str(reference)], str(toy_vocab), None, True, config,
+                 pretraining_workers.group_seed(11, g), 1, show_progress=False)
+        assert shard.read_bytes() == reference.read_bytes(), g
+    # Deterministic, and the same whatever the number of workers.
+    _group_run(corpus, tmp_path / "again" / "out.tfrecord", toy_vocab, workers=1)
+    assert _files(tmp_path / "again") == _files(tmp_path / "grouped")
+
+
+def test_tasks_together_write_what_one_process_writes(tmp_path, toy_vocab):
+    corpus = _toy_corpus(tmp_path, documents=45)
+    summary, _ = _group_run(corpus, tmp_path / "one" / "out.tfrecord", toy_vocab)
+    count = len(summary)
+    assert count >= 4
+    for task in range(3):
+        summary, _ = _group_run(corpus, tmp_path / "three" / "out.tfrecord", toy_vocab, task_index=task, num_tasks=3)
+        assert list(summary) == [str(tmp_path / "three" / f"out.tfrecord-{g:05d}-of-{count:05d}")
+                                 for g in range(task, count, 3)]
+    assert _files(tmp_path / "three") == _files(tmp_path / "one")
+    # Without groups, T tasks of W workers are the T*W workers of one process.
+    _run(corpus, [tmp_path / "workers" / "out.tfrecord"], toy_vocab, 2)
+    for task in range(2):
+        config = GeneratorConfig(max_seq_length=64, dupe_factor=2)
+        generate(str(corpus), [str(tmp_path / "tasks" / "out.tfrecord")], str(toy_vocab), None, True, config, 11, 1,
+                 show_progress=False, task_index=task, num_tasks=2)
+    assert _files(tmp_path / "tasks") == _files(tmp_path / "workers")
+
+
+@pytest.mark.slow
+@pytest.mark.horovod
+def test_horovodrun_ranks_write_the_records_of_one_process(tmp_path, toy_vocab):
+    runner = Path(sys.executable).with_name("horovodrun")
+    if not runner.exists():
+        pytest.skip(f"{runner} is absent: horovod's launcher is needed for this test")
+    corpus = _toy_corpus(tmp_path, documents=60)
+    flags = [f"--input_file={corpus}", f"--vocab_file={toy_vocab}", "--max_seq_length=64", "--dupe_factor=2",
+             "--group_size_mb=0.0003"]
+    single = run_script(*flags, f"--output_file={tmp_path / 'one' / 'out.tfrecord'}")
+    assert single.returncode == 0, single.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HOROVOD_", "OMPI_", "PMI_"))}
+    result = subprocess.run([str(runner), "-np", "2", "-H", "localhost:2", "--gloo", sys.executable, str(SCRIPT),
+                             *flags, f"--output_file={tmp_path / 'two' / 'out.tfrecord'}"],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    output = result.stdout + result.stderr
+    assert "task 1 of 2 (HOROVOD_RANK/HOROVOD_SIZE)" in output and "task 2 of 2 (HOROVOD_RANK/HOROVOD_SIZE)" in output
+    assert len(_files(tmp_path / "one")) >= 5
+    assert _files(tmp_path / "two") == _files(tmp_path / "one")
+
+
+# ---- progress and interruption --------------------------------------------------------------------------
+
+def _start_long_run(tmp_path, toy_vocab, output, *flags):
+    corpus = _toy_corpus(tmp_path, documents=4000, name="big.txt")
+    process = subprocess.Popen([sys.executable, str(SCRIPT), f"--input_file={corpus}", f"--output_file={output}",
+                                f"--vocab_file={toy_vocab}", "--max_seq_length=32", "--dupe_factor=50", *flags],
+                               cwd=REPO, stderr=subprocess.PIPE, text=True)
+    for line in process.stderr:  # wait until instances are being made (and spooled)
+        if "making instances" in line:
+            return process
+    raise AssertionError(f"the run ended before making instances: exit {process.wait()}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_run_leaves_no_finished_looking_file(tmp_path, toy_vocab, how):
+    out_dir = tmp_path / "out"
+    output = out_dir / "train.tfrecord"
+    process = _start_long_run(tmp_path, toy_vocab, output)
+    process.send_signal(how)
+    assert process.wait(timeout=60) != 0
+    process.stderr.close()
+    left = sorted(p.name for p in out_dir.iterdir())
+    # Nothing under an output's name; the spool was never named; after SIGKILL only a hidden temporary ...
+    assert left == [] if how == signal.SIGTERM else all(n.startswith(".train.tfrecord.tmp-") for n in left)
+    # ... which the next run of the same output removes.
+    result = run_script(f"--input_file={tmp_path / 'big.txt'}", f"--output_file={output}",
+                        f"--vocab_file={toy_vocab}", "--max_seq_length=32", "--dupe_factor=1")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["train.tfrecord"]
+
+
+def test_progress_lines_name_the_phase_rate_and_eta(tmp_path, toy_vocab):
+    corpus = _toy_corpus(tmp_path, documents=30)
+    result = run_script(f"--input_file={corpus}", f"--output_file={tmp_path / 'o' / 'out.tfrecord'}",
+                        f"--vocab_file={toy_vocab}", "--max_seq_length=32", "--dupe_factor=1", "--group_size_mb=0.0003",
+                        "--num_workers=2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    count = len(pretraining_workers.plan_groups([str(corpus)], 300))
+    assert f"[groups] {count} group(s) of at most 0.0003 MB from 1 file(s); this process runs {count} of them " \
+           "with 2 worker(s)" in lines
+    assert any(line.startswith(f"[group 1/{count}] made ") for line in lines)
+    assert any(line.startswith(f"[groups] {count}/{count} groups done: ") and "MB of text/s, ETA" in line
+               for line in lines)
+    assert "wrote " in lines[-count - 1] and all(line.startswith("  ") for line in lines[-count:])

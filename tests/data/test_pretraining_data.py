@@ -1,11 +1,12 @@
 """Instance building, masking, Chinese whole-word groups, input planning, shards and record encoding."""
 
 import random
+from pathlib import Path
 
 import pytest
 
 from data import pretraining_data as pd
-from data.atomic import atomic_output
+from fileio.atomic import atomic_output
 from data.chinese_words import ChineseWordSegmenter, ContinuationToken
 from data.pretraining_data import GeneratorConfig, PretrainingDataError, Source
 from data.pretraining_workers import next_document_start, plan_sources, shard_paths, worker_rng
@@ -224,3 +225,162 @@ def test_progress_reports_rates_and_eta():
     assert lines[0].startswith("[cpd] reading: 1.0 of 4.0 MB") and "ETA" in lines[0]
     assert "10 documents x 2 rounds" in lines[1]
     assert lines[2].startswith("[cpd] instances: 3 (") and "documents 1/20" in lines[2] and "ETA" in lines[2]
+
+
+# ---- the compact, id-based path the generator uses -------------------------------------------------
+
+def _vocab(words):
+    return {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words])}
+
+
+def test_corpus_holds_the_documents_of_read_documents(tmp_path):
+    text = "a b\nc\n\n\n d e f \n\nb\n\xff\n\na\n"
+    path = tmp_path / "in.txt"
+    path.write_bytes(text.encode("utf-8", errors="surrogateescape").replace(b"\xc3\xbf", b"\xff"))
+    vocab = _vocab("abcdef")
+
+    def tokenize(line):  # drops U+FFFD, as the real tokenizers do
+        return line.replace("\ufffd", " ").split()
+
+    documents, _ = pd.read_documents([Source(str(path))], tokenize)
+    corpus, stats = pd.read_corpus([Source(str(path))], tokenize, vocab.__getitem__)
+    assert stats.bad_utf8_lines == 1  # the \xff line: replaced, no token, not a document break
+    assert len(corpus) == len(documents) == 4
+    as_lists = [[[vocab[t] for t in s] for s in d] for d in documents]
+    assert [[list(s) for s in corpus[k]] for k in range(len(corpus))] == as_lists
+    assert corpus.token_ids.itemsize == 4
+    # Shuffling the corpus's order permutes documents as rng.shuffle permutes the list.
+    corpus.shuffle_documents(random.Random(3))
+    random.Random(3).shuffle(as_lists)
+    assert [[list(s) for s in corpus[k]] for k in range(len(corpus))] == as_lists
+
+
+def test_unknown_token_names_file_and_line(tmp_path):
+    path = tmp_path / "in.txt"
+    path.write_text("a\n\nb zz\n", encoding="utf-8")
+    with pytest.raises(PretrainingDataError, match=r"in\.txt, line 3: token 'zz' is not in the vocabulary"):
+        pd.read_corpus([Source(str(path))], str.split, _vocab("ab").__getitem__)
+
+
+@pytest.mark.parametrize("mode", ["plain", "google_wwm", "chinese_wwm"])
+def test_id_tokens_make_the_instances_of_string_tokens(mode):
+    """The generator's ids draw the same numbers and make the same instances as the original's strings."""
+    rng = random.Random(0)
+    words = ["x", "y", "z", "##s", "##t", "w"]
+    vocab = _vocab(words + ["x"])  # a repeated word: its last id is the one written
+    documents = [[[rng.choice(words) for _ in range(rng.randint(1, 12))] for _ in range(rng.randint(1, 6))]
+                 for _ in range(30)]
+    if mode == "chinese_wwm":
+        documents = [[[ContinuationToken(t) if rng.random() < 0.3 else t for t in s] for s in d] for d in documents]
+    config = GeneratorConfig(max_seq_length=24, max_predictions_per_seq=6, short_seq_prob=0.3, dupe_factor=2,
+                             do_whole_word_mask=mode == "google_wwm", chinese_wwm=mode == "chinese_wwm")
+
+    def token_id(token):
+        return vocab[token] | (pd.CONTINUATION_FLAG if type(token) is ContinuationToken else 0)
+
+    corpus = pd.Corpus()
+    for document in documents:
+        for sentence in document:
+            corpus.add_sentence(map(token_id, sentence))
+        corpus.end_document()
+    strings = pd.create_training_instances([list(d) for d in documents], config, list(vocab), random.Random(9))
+    rng_ids = random.Random(9)
+    instances = list(pd.iter_training_instances(corpus, config, pd.TokenKinds.for_ids(vocab), rng_ids))
+    ids = [instances[i] for i in pd.shuffled_order(len(instances), rng_ids)]
+    assert len(ids) == len(strings) > 50
+    plain = pd.CONTINUATION_FLAG - 1
+    for by_id, by_string in zip(ids, strings):
+        assert [t & plain for t in by_id.tokens] == [vocab[t] for t in by_string.tokens]
+        assert [t & plain for t in by_id.masked_lm_labels] == [vocab[t] for t in by_string.masked_lm_labels]
+        assert by_id.masked_lm_positions == by_string.masked_lm_positions
+        assert (by_id.num_segment_a, by_id.is_random_next) == (by_string.num_segment_a, by_string.is_random_next)
+    # The rng is where the original's would be after the final shuffle.
+    random_after = random.Random(9)
+    pd.create_training_instances([list(d) for d in documents], config, list(vocab), random_after)
+    assert rng_ids.random() == random_after.random()
+
+
+def test_shuffled_order_is_the_permutation_of_rng_shuffle():
+    for count in (0, 1, 2, 1000):
+        items = list(range(count))
+        random.Random(count).shuffle(items)
+        assert list(pd.shuffled_order(count, random.Random(count))) == items
+
+
+def test_spool_reads_frames_back_in_any_order_and_leaves_no_file(tmp_path):
+    from data.tfrecord_output import RecordSpool, write_in_order
+
+    records = [bytes([k % 251]) * (k % 37) for k in range(1000)]
+    with RecordSpool(tmp_path, batch=64) as spool:
+        for record in records:
+            spool.add(record)
+        assert list(tmp_path.iterdir()) == []  # unlinked from the start
+        order = pd.shuffled_order(len(records), random.Random(1))
+        counts = write_in_order(spool, order, [tmp_path / "a", tmp_path / "b"])
+    assert counts == [500, 500]
+    expected_a = tfrecord_frames([records[i] for i in order[0::2]])
+    assert (tmp_path / "a").read_bytes() == expected_a
+    assert (tmp_path / "b").read_bytes() == tfrecord_frames([records[i] for i in order[1::2]])
+
+
+def test_groups_are_whole_documents_of_at_most_the_group_size(tmp_path):
+    from data.pretraining_workers import last_document_start, plan_groups
+
+    rng = random.Random(4)
+    lines = []
+    for k in range(200):
+        lines += [f"d{k} " + "x" * rng.randint(0, 30) for _ in range(rng.randint(1, 5))] + [""]
+    lines[50:50] = ["long " * 100]  # one document longer than a group
+    text = "\n".join(lines) + "\n"
+    path = _write(tmp_path / "in.txt", text)
+    other = _write(tmp_path / "other.txt", "e1\n\ne2\n")  # no blank line at its end
+    assert last_document_start(path, 0, 3) is None
+    assert last_document_start(path, 0, len(text)) == len(text)
+    groups = plan_groups([path, other], 300)
+    assert groups[-1] == Source(other, 0, len("e1\n\ne2\n"))  # a group never spans two files
+    mine = groups[:-1]
+    assert mine[0].start == 0 and mine[-1].end == len(text)
+    assert all(a.end == b.start for a, b in zip(mine, mine[1:]))
+    oversized = [g for g in mine if g.size() > 300]
+    assert len(oversized) == 1 and "long " * 100 in text[oversized[0].start:oversized[0].end]
+    single, _ = pd.read_documents([Source(path)], str.split)
+    together = []
+    for group in mine:
+        assert group.start == 0 or text[:group.start].endswith("\n\n")  # cut right after a blank line
+        together.extend(pd.read_documents([group], str.split)[0])
+    assert together == single
+    # The next cut is the last document start that fits: one more document would not.
+    for a, b in zip(mine, mine[1:]):
+        if a.size() <= 300:
+            assert next_document_start(path, b.start + 1) - a.start > 300
+
+
+def test_task_from_flags_or_launcher_environment():
+    from data.pretraining_workers import resolve_task
+
+    assert resolve_task(environ={}) == (0, 1, "one task")
+    assert resolve_task(environ={"HOROVOD_RANK": "1", "HOROVOD_SIZE": "4"})[:2] == (1, 4)
+    assert resolve_task(environ={"OMPI_COMM_WORLD_RANK": "2", "OMPI_COMM_WORLD_SIZE": "3"})[:2] == (2, 3)
+    assert resolve_task(environ={"PMI_RANK": "0", "PMI_SIZE": "2"})[:2] == (0, 2)
+    # Flags win over the environment.
+    assert resolve_task(3, 5, environ={"HOROVOD_RANK": "1", "HOROVOD_SIZE": "4"})[:2] == (3, 5)
+    with pytest.raises(PretrainingDataError, match="both --task_index and --num_tasks"):
+        resolve_task(1, None, environ={})
+    with pytest.raises(PretrainingDataError, match="need 0 <= index < count"):
+        resolve_task(environ={"HOROVOD_RANK": "4", "HOROVOD_SIZE": "4"})
+    with pytest.raises(PretrainingDataError, match="expected two integers"):
+        resolve_task(environ={"PMI_RANK": "0"})
+
+
+def test_stale_temporaries_of_our_outputs_are_removed(tmp_path):
+    from fileio.atomic import temporary_name
+    from data.pretraining_workers import remove_stale_temporaries
+
+    output = tmp_path / "out.tfrecord"
+    stale = Path(temporary_name(output))
+    stale.write_bytes(b"half")
+    unrelated = [tmp_path / ".out.tfrecord2.tmp-1-0123abcd", tmp_path / "keep.txt"]
+    for path in unrelated:
+        path.write_bytes(b"x")
+    remove_stale_temporaries(output)
+    assert not stale.exists() and all(p.exists() for p in unrelated)
