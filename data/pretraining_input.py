@@ -53,6 +53,9 @@ def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq
     expected["next_sentence_labels"] = (1, "the schema")
     for name, (length, source) in expected.items():
         if name not in example.features.feature:
+            if "word_ids" in example.features.feature:  # see data/unmasked_instances.py
+                raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
+                                     f"--dynamic_masking): train with --dynamic_masking (and --vocab_file)")
             raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
         feature = example.features.feature[name]
         found = len(feature.float_list.value) if name == "masked_lm_weights" else len(feature.int64_list.value)
@@ -86,7 +89,7 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                         max_predictions_per_seq: int, is_training: bool = True, num_shards: int = 1,
                         shard_index: int = 0, deterministic: bool = False, skip_batches: int = 0,
                         vocab_size: Optional[int] = None, num_cpu_threads: int = 4,
-                        seed: int = 12345) -> tf.data.Dataset:
+                        seed: int = 12345, masking=None) -> tf.data.Dataset:
     """Batches of feature dicts (int32 ids, float32 weights).
 
     Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
@@ -94,6 +97,10 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
     shuffled in a 100-record buffer. With `deterministic`: files and records in order, no
     shuffling, and `skip_batches` batches skipped (to resume exactly). Evaluation: every record
     of every file once, in order, the last batch possibly smaller.
+
+    With `masking` (a data.dynamic_masking.DynamicMasking) the files hold unmasked records of
+    create_pretraining_data.py --dynamic_masking and the masks are drawn here, anew every time a
+    record is read; the batches have the same features.
     """
     files = list(input_files)
     if num_shards > 1:
@@ -102,6 +109,11 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                 f"{len(files)} input file(s) for {num_shards} processes: each process reads its own files, so "
                 f"at least {num_shards} are needed (write the data as more files)")
         files = files[shard_index::num_shards]
+    if masking is not None:
+        dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
+                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed)
+        dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
+        return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
         check_record_lengths(path, max_seq_length, max_predictions_per_seq)
 

@@ -22,7 +22,8 @@ import multiprocessing
 from data.atomic import atomic_output
 from data.pretraining_data import (CLS, MASK, SEP, PretrainingDataError, ReadStats, Source,
                                    create_training_instances, read_documents)
-from data.tfrecord_output import InstanceEncoder, write_round_robin
+from data.tfrecord_output import write_round_robin
+from data.unmasked_instances import instance_encoder
 from data.tokenization import VocabularyError, make_tokenizer
 
 _GLOB_CHARS = set("*?[")
@@ -233,7 +234,7 @@ def run_worker(task):
     num_documents = len(documents)
     del documents
     progress.say(f"writing {len(instances)} instances to {len(task.output_paths)} file(s)")
-    encoder = InstanceEncoder(tokenizer.vocab, config.max_seq_length, config.max_predictions_per_seq)
+    encoder = instance_encoder(tokenizer.vocab, config)
     try:
         records = [encoder.encode(instance) for instance in instances]
     except KeyError as err:
