@@ -16,19 +16,19 @@ with the static generator's rule (../shared/specs/create_pretraining_data.md, se
 giving the features the model takes from masked records (input_ids with the replacements,
 masked_lm_positions, masked_lm_ids, masked_lm_weights, ...). Everything is TensorFlow ops inside
 the tf.data graph: per record one stateless draw of random bits, then the selection vectorised
-over the batch (the greedy skip-if-too-long walk over the shuffled words is a while_loop over
-word slots, each iteration acting on the whole batch, stopping once every sequence is full).
+over the batch (the greedy skip-if-too-long walk over the shuffled words is a short while_loop of
+whole-batch rounds, see chosen_words).
 
 Randomness: a record's bits come from a stateless generator seeded with (seed, a key of three
 numbers). With `deterministic` (and for evaluation) the key is (epoch, hash of the file's base
 name, index of the record in its file): the same seed gives the same masks whatever the number
 of processes or the batch size, another epoch other masks, and a resumed run that skips the
 consumed records continues the exact mask stream. Without it the records come interleaved and
-shuffled as in the static pipeline and the first number of the key is a draw from a random
-stream seeded by (seed, rank, `stream`), where run_pretraining.py passes the number of batches
-consumed before a resume: every rank has its own stream, and a resumed run draws masks it has
-not drawn before (not the ones an uninterrupted run would have drawn: the record order is not
-reproducible either).
+shuffled as in the static pipeline (an order that is not reproducible), and the bits of a whole
+batch are drawn at once (a per-record map would cost more than all the rest) with a seed taken
+from a random stream seeded by (seed, rank, `stream`), where run_pretraining.py passes the number
+of batches consumed before a resume: every rank has its own stream, and a resumed run draws masks
+it has not drawn before (not the ones an uninterrupted run would have drawn).
 """
 import dataclasses
 import hashlib
@@ -87,26 +87,25 @@ class DynamicMasking:
         """Batches of the model's features from this process's unmasked record files (see pretraining_dataset)."""
         for path in files:
             check_unmasked_records(path, max_seq_length)
-        keyed = _keyed_records(list(files), is_training, deterministic, batch_size * skip_batches, num_cpu_threads,
-                               shuffle_seed, self._stream_seed(shard_index))
-        base_seed = tf.constant([self.seed, 0], tf.int64)
-
-        def draw(key, record):
-            seed = base_seed
-            for part in range(3):
-                seed = tf.random.experimental.stateless_fold_in(seed, key[part])
-            bits = tf.random.stateless_uniform([_NUM_DRAWS, max_seq_length], seed=seed, minval=None, maxval=None,
-                                               dtype=tf.int64)
-            return record, bits
-
         spec = unmasked_feature_spec(max_seq_length)
 
         def decode_and_mask(records, bits):
             features = {name: tf.cast(t, tf.int32) for name, t in tf.io.parse_example(records, spec).items()}
             return self.mask(features, bits, max_predictions_per_seq)
 
-        dataset = keyed.map(draw, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        dataset = dataset.batch(batch_size, drop_remainder=is_training)
+        files = list(files)
+        if is_training and not deterministic:
+            # Nothing here is reproducible record by record (the interleave is not), so one draw per
+            # batch serves: a per-record map would cost more than the rest of the pipeline.
+            records = _shuffled_records(files, num_cpu_threads, shuffle_seed).batch(batch_size, drop_remainder=True)
+            salts = tf.data.Dataset.random(seed=self._stream_seed(shard_index))
+            seed = tf.constant(self.seed, tf.int64)
+            return tf.data.Dataset.zip((records, salts)).map(
+                lambda batch, salt: decode_and_mask(batch, _random_bits([batch_size], tf.stack([salt, seed]),
+                                                                        max_seq_length)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        keyed = _keyed_records(files, is_training, self.seed, max_seq_length, batch_size * skip_batches)
+        dataset = keyed.batch(batch_size, drop_remainder=is_training)
         return dataset.map(decode_and_mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def _stream_seed(self, shard_index: int) -> int:
@@ -130,28 +129,38 @@ def _file_key(path: str) -> int:
     return int.from_bytes(hashlib.sha256(os.path.basename(path).encode()).digest()[:7], "little")
 
 
-def _keyed_records(files, is_training, deterministic, skip_records, num_cpu_threads, shuffle_seed, stream_seed):
-    """(key [3] int64, serialized record) in the static pipeline's order (data/pretraining_input.py)."""
+def _random_bits(shape, seed, max_seq_length):
+    return tf.random.stateless_uniform([*shape, _NUM_DRAWS, max_seq_length], seed=seed, minval=None, maxval=None,
+                                       dtype=tf.int64)
+
+
+def _keyed_records(files, is_training, seed, max_seq_length, skip_records):
+    """(serialized record, its random bits) in order, the bits drawn with the key (epoch, file, index)."""
     names = tf.data.Dataset.from_tensor_slices((files, tf.constant([_file_key(f) for f in files], tf.int64)))
+    base_seed = tf.constant([seed, 0], tf.int64)
 
     def records_of(epoch):
         def one_file(path, file_key):
-            return tf.data.TFRecordDataset(path).enumerate().map(
-                lambda index, record: (tf.stack([epoch, file_key, index]), record))
+            def with_bits(index, record):
+                record_seed = base_seed
+                for part in (epoch, file_key, index):
+                    record_seed = tf.random.experimental.stateless_fold_in(record_seed, part)
+                return record, _random_bits([], record_seed, max_seq_length)
+            return tf.data.TFRecordDataset(path).enumerate().map(with_bits)
         return one_file
 
     if not is_training:
         return names.flat_map(records_of(tf.constant(0, tf.int64)))
-    if deterministic:
-        epochs = tf.data.Dataset.counter()
-        return epochs.flat_map(lambda epoch: names.flat_map(records_of(epoch))).skip(skip_records)
-    names = names.repeat().shuffle(len(files), seed=shuffle_seed)
-    records = names.interleave(records_of(tf.constant(0, tf.int64)), cycle_length=min(num_cpu_threads, len(files)),
+    epochs = tf.data.Dataset.counter()
+    return epochs.flat_map(lambda epoch: names.flat_map(records_of(epoch))).skip(skip_records)
+
+
+def _shuffled_records(files, num_cpu_threads, shuffle_seed):
+    """The static training pipeline's record order: files shuffled, interleaved, a 100-record shuffle."""
+    names = tf.data.Dataset.from_tensor_slices(files).repeat().shuffle(len(files), seed=shuffle_seed)
+    records = names.interleave(tf.data.TFRecordDataset, cycle_length=min(num_cpu_threads, len(files)),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    records = records.shuffle(100, seed=shuffle_seed)
-    salts = tf.data.Dataset.random(seed=stream_seed)
-    return tf.data.Dataset.zip((records, salts)).map(
-        lambda keyed, salt: (tf.concat([[salt], keyed[0][1:]], 0), keyed[1]))
+    return records.shuffle(100, seed=shuffle_seed)
 
 
 def num_to_predict(num_tokens: tf.Tensor, masked_lm_prob: float, max_predictions_per_seq: int) -> tf.Tensor:
@@ -166,31 +175,38 @@ def _uniform(bits: tf.Tensor) -> tf.Tensor:
 
 
 def chosen_words(word_lengths: tf.Tensor, order_keys: tf.Tensor, budget: tf.Tensor) -> tf.Tensor:
-    """[B, W] bool: which words the greedy walk takes.
+    """[B, W] bool: which words the static generator's greedy walk takes.
 
     word_lengths [B, W] (0: no such word), order_keys [B, W] (the walk visits words by increasing
-    key), budget [B]. A word is taken when it still fits: taken so far + its length <= budget.
+    key), budget [B]. The walk takes a word when it still fits (taken so far + its length <=
+    budget) and skips it otherwise. Done in rounds rather than word by word: with capacity c left,
+    words longer than c can never be taken; of the others, the walk takes every word up to the
+    first whose running sum exceeds c, which it skips; the next round starts there with the
+    smaller capacity. Each round takes at least one word, so there are at most budget rounds
+    (two or three in practice) of whole-batch operations.
     """
-    batch, width = tf.shape(word_lengths)[0], tf.shape(word_lengths)[1]
+    width = tf.shape(word_lengths)[1]
     exists = word_lengths > 0
     order = tf.argsort(tf.where(exists, order_keys, tf.int64.max), axis=1, stable=True)
-    walk_lengths = tf.gather(word_lengths, order, batch_dims=1)
-    most_words = tf.reduce_max(tf.reduce_sum(tf.cast(exists, tf.int32), axis=1))
+    walk = tf.gather(word_lengths, order, batch_dims=1)
+    step = tf.range(width)[None, :]
 
-    def unfinished(step, taken_count, _):
-        return tf.logical_and(step < most_words, tf.reduce_any(taken_count < budget))
+    def eligible(start, capacity):
+        return (step >= start[:, None]) & (walk > 0) & (walk <= capacity[:, None])
 
-    def visit(step, taken_count, takes):
-        length = walk_lengths[:, step]
-        take = tf.logical_and(length > 0, taken_count + length <= budget)
-        return step + 1, taken_count + tf.where(take, length, 0), takes.write(step, take)
+    def unfinished(start, capacity, _):
+        return tf.reduce_any(eligible(start, capacity))
 
-    _, _, takes = tf.while_loop(
-        unfinished, visit, (tf.constant(0), tf.zeros([batch], tf.int32), tf.TensorArray(tf.bool, size=0, dynamic_size=True,
-                                                                     element_shape=[None])))
-    walked = tf.transpose(tf.reshape(takes.stack(), [-1, batch]))
-    taken_in_walk = tf.concat([walked, tf.zeros([batch, width - tf.shape(walked)[1]], tf.bool)], axis=1)
-    # Back from walk order to word order: word w was visited at position inverse[w].
+    def walk_round(start, capacity, taken):
+        candidates = eligible(start, capacity)
+        running = tf.cumsum(tf.where(candidates, walk, 0), axis=1)
+        take = candidates & (running <= capacity[:, None])
+        first_skipped = tf.reduce_min(tf.where(candidates & (running > capacity[:, None]), step, width), axis=1)
+        return first_skipped, capacity - tf.reduce_sum(tf.where(take, walk, 0), axis=1), taken | take
+
+    _, _, taken_in_walk = tf.while_loop(
+        unfinished, walk_round, (tf.zeros_like(budget), budget, tf.zeros_like(word_lengths, tf.bool)))
+    # Back from walk order to word order: word w was visited at step inverse[w].
     return tf.gather(taken_in_walk, tf.argsort(order, axis=1), batch_dims=1)
 
 

@@ -346,3 +346,36 @@ def test_vocabulary_is_required_and_checked(tmp_path, vocab_file):
         DynamicMasking.from_vocab_file(str(no_mask))
     with pytest.raises(InputFileError, match="21128 tokens but the model config's vocab_size is 100"):
         DynamicMasking.from_vocab_file(str(vocab_file), model_vocab_size=100)
+
+
+def test_greedy_walk_skips_words_that_no_longer_fit():
+    """Words of 1 to 6 positions and small budgets: many words are skipped in the middle of the walk."""
+    rng = np.random.RandomState(4)
+    batch, seq = 64, 40
+    words = np.zeros((batch, seq), np.int32)
+    for row in words:
+        position, number = 1, 1
+        while position < seq - 1:
+            length = min(rng.randint(1, 7), seq - 1 - position)
+            row[position:position + length] = number
+            position, number = position + length, number + 1
+    features = {"input_ids": rng.randint(200, 21128, size=(batch, seq)).astype(np.int32),
+                "input_mask": np.ones((batch, seq), np.int32), "segment_ids": np.zeros((batch, seq), np.int32),
+                "word_ids": words, "next_sentence_labels": np.zeros((batch, 1), np.int32)}
+    bits = rng.randint(-2 ** 63, 2 ** 63 - 1, size=(batch, 4, seq), dtype=np.int64)
+    table = list(range(21128))
+    out = mask_batch({k: tf.constant(v) for k, v in features.items()}, tf.constant(bits), MASK_ID, table, 0.2, 7)
+    skipped_then_taken = 0
+    for i in range(batch):
+        _, positions, _, weights = reference_mask(features["input_ids"][i], features["input_mask"][i], words[i],
+                                                  bits[i], MASK_ID, table, 0.2, 7)
+        assert list(out["masked_lm_positions"].numpy()[i]) == positions, i
+        # Stopping at the first word that does not fit would take fewer: a later word was taken.
+        lengths = collections.Counter(int(w) for w in words[i] if w)
+        prefix = 0
+        for word in sorted(lengths, key=lambda w: (int(bits[i][0][w]), w)):
+            if prefix + lengths[word] > 7:
+                break
+            prefix += lengths[word]
+        skipped_then_taken += sum(weights) > prefix
+    assert skipped_then_taken > 10
