@@ -37,7 +37,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from data.pretraining_input import InputFileError
+from data.pretraining_input import InputFileError, first_example
 from data.tokenization import VocabularyError, load_vocab
 from data.unmasked_instances import UNMASKED_FEATURES, WORD_IDS
 
@@ -259,22 +259,9 @@ def mask_batch(features: Dict[str, tf.Tensor], bits: tf.Tensor, mask_id: int, re
     }
 
 
-def _first_example(path: str) -> tf.train.Example:
-    try:
-        first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
-    except tf.errors.OpError as error:
-        raise InputFileError(f"{path}: cannot read as TFRecord: {error.message}") from None
-    if first is None:
-        raise InputFileError(f"{path}: holds no record")
-    try:
-        return tf.train.Example.FromString(first.numpy())
-    except Exception as error:  # a protobuf DecodeError: the record is not a tf.train.Example
-        raise InputFileError(f"{path}: record 0 is not a tf.train.Example ({error})") from None
-
-
 def check_unmasked_records(path: str, max_seq_length: int) -> None:
     """Says clearly when `path` holds masked (static) records, or records of another length."""
-    feature = _first_example(path).features.feature
+    feature = first_example(path).features.feature
     if WORD_IDS not in feature:
         if MASKED_FEATURE in feature:
             raise InputFileError(

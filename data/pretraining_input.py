@@ -36,8 +36,8 @@ def feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> Dict[str,
     return spec
 
 
-def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
-    """Reads the first record of `path` and says which feature has which length, if any is wrong."""
+def first_example(path: str) -> tf.train.Example:
+    """The first record of `path` as a tf.train.Example, or an InputFileError saying what it is not."""
     try:
         first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
     except tf.errors.OpError as error:
@@ -45,9 +45,14 @@ def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq
     if first is None:
         raise InputFileError(f"{path}: holds no record")
     try:
-        example = tf.train.Example.FromString(first.numpy())
+        return tf.train.Example.FromString(first.numpy())
     except Exception as error:  # a protobuf DecodeError: the record is not a tf.train.Example
         raise InputFileError(f"{path}: record 0 is not a tf.train.Example ({error})") from None
+
+
+def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
+    """Reads the first record of `path` and says which feature has which length, if any is wrong."""
+    example = first_example(path)
     expected = {name: (max_seq_length, "--max_seq_length") for name in SEQUENCE_FEATURES}
     expected.update({name: (max_predictions_per_seq, "--max_predictions_per_seq") for name in PREDICTION_FEATURES})
     expected["next_sentence_labels"] = (1, "the schema")
