@@ -15,8 +15,8 @@ with the static generator's rule (../shared/specs/create_pretraining_data.md, se
 
 giving the features the model takes from masked records (input_ids with the replacements,
 masked_lm_positions, masked_lm_ids, masked_lm_weights, ...). Everything is TensorFlow ops inside
-the tf.data graph: per record one stateless draw of random bits, then the selection vectorised
-over the batch (the greedy skip-if-too-long walk over the shuffled words is a short while_loop of
+the tf.data graph: stateless draws of random bits (per record or per batch, see below), then the
+selection vectorised over the batch (the greedy skip-if-too-long walk over the shuffled words is a short while_loop of
 whole-batch rounds, see chosen_words).
 
 Randomness: a record's bits come from a stateless generator seeded with (seed, a key of three
