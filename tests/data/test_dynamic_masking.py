@@ -179,7 +179,6 @@ def test_masks_are_whole_words_within_the_cap_and_never_special(many_draws):
     counts = weights.sum(axis=1).astype(int)
     budget = np.array([min(PREDS, max(1, round(n * PROB))) for n in tiled["input_mask"].sum(axis=1)])
     assert (counts >= 1).all() and (counts <= budget).all()
-    assert np.mean(counts == budget) > 0.95
     multi_char_masked = 0
     for i in range(len(counts)):
         positions = draws["masked_lm_positions"][i][:counts[i]]
@@ -242,9 +241,14 @@ def test_mask_counts_match_the_static_generator(many_draws):
     difference = abs(static_counts.mean() - dynamic_counts.mean())
     spread = np.sqrt(static_counts.var() / len(static_counts) + dynamic_counts.var() / len(dynamic_counts))
     assert difference < 5 * spread + 1e-9, (static_counts.mean(), dynamic_counts.mean())
-    # The share of masked tokens is masked_lm_prob up to rounding, the cap and skipped words.
-    share = dynamic_counts.sum() / np.tile(unmasked["input_mask"], (len(dynamic_counts) // 256, 1)).sum()
-    assert 0.13 < share < 0.155
+    # How often a sequence gets all num_to_predict tokens (and not fewer, for want of a word that
+    # fits) is the same binomial proportion in both.
+    budgets = np.array([min(PREDS, max(1, round(n * PROB))) for n in unmasked["input_mask"].sum(axis=1)])
+    static_full = np.mean(static_counts == np.repeat(budgets, 40))
+    dynamic_full = np.mean(dynamic_counts == np.tile(budgets, len(dynamic_counts) // 256))
+    pooled = (static_full + dynamic_full) / 2
+    assert abs(static_full - dynamic_full) < 5 * np.sqrt(pooled * (1 - pooled) * 2 / len(dynamic_counts))
+    assert dynamic_full < 1  # the case is exercised: some sequences end below num_to_predict
 
 
 # ---- determinism ---------------------------------------------------------------------------------
