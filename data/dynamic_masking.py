@@ -37,7 +37,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from data.pretraining_input import InputFileError, first_example
+from data.pretraining_input import InputFileError, _records_with_origin, first_example, parse_checked
 from data.tokenization import VocabularyError, load_vocab
 from data.unmasked_instances import UNMASKED_FEATURES, WORD_IDS
 
@@ -88,9 +88,10 @@ class DynamicMasking:
         for path in files:
             check_unmasked_records(path, max_seq_length)
         spec = unmasked_feature_spec(max_seq_length)
+        expected = unmasked_lengths(max_seq_length)
 
-        def decode_and_mask(records, bits):
-            features = {name: tf.cast(t, tf.int32) for name, t in tf.io.parse_example(records, spec).items()}
+        def decode_and_mask(paths, indices, records, bits):
+            features = parse_checked(paths, indices, records, spec, expected)
             return self.mask(features, bits, max_predictions_per_seq)
 
         files = list(files)
@@ -100,10 +101,13 @@ class DynamicMasking:
             records = _shuffled_records(files, num_cpu_threads, shuffle_seed).batch(batch_size, drop_remainder=True)
             salts = tf.data.Dataset.random(seed=self._stream_seed(shard_index))
             seed = tf.constant(self.seed, tf.int64)
-            return tf.data.Dataset.zip((records, salts)).map(
-                lambda batch, salt: decode_and_mask(batch, _random_bits([batch_size], tf.stack([salt, seed]),
-                                                                        max_seq_length)),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+            def draw_and_mask(batch, salt):
+                bits = _random_bits([batch_size], tf.stack([salt, seed]), max_seq_length)
+                return decode_and_mask(*batch, bits)
+
+            return tf.data.Dataset.zip((records, salts)).map(draw_and_mask, num_parallel_calls=tf.data.AUTOTUNE,
+                                                             deterministic=True)
         keyed = _keyed_records(files, is_training, self.seed, max_seq_length, batch_size * skip_batches)
         dataset = keyed.batch(batch_size, drop_remainder=is_training)
         return dataset.map(decode_and_mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -119,9 +123,15 @@ class DynamicMasking:
                           max_predictions_per_seq)
 
 
-def unmasked_feature_spec(max_seq_length: int) -> Dict[str, tf.io.FixedLenFeature]:
-    return {name: tf.io.FixedLenFeature([1 if name == "next_sentence_labels" else max_seq_length], tf.int64)
+def unmasked_lengths(max_seq_length: int) -> Dict[str, tuple]:
+    """feature -> (length every unmasked record must have, what sets it), as expected_lengths."""
+    return {name: (1, "the schema") if name == "next_sentence_labels" else (max_seq_length, "--max_seq_length")
             for name in UNMASKED_FEATURES}
+
+
+def unmasked_feature_spec(max_seq_length: int) -> Dict[str, tf.io.FixedLenFeature]:
+    return {name: tf.io.FixedLenFeature([length], tf.int64)
+            for name, (length, _) in unmasked_lengths(max_seq_length).items()}
 
 
 def _file_key(path: str) -> int:
@@ -135,18 +145,18 @@ def _random_bits(shape, seed, max_seq_length):
 
 
 def _keyed_records(files, is_training, seed, max_seq_length, skip_records):
-    """(serialized record, its random bits) in order, the bits drawn with the key (epoch, file, index)."""
+    """(file, index, record, its random bits) in order, the bits drawn with the key (epoch, file, index)."""
     names = tf.data.Dataset.from_tensor_slices((files, tf.constant([_file_key(f) for f in files], tf.int64)))
     base_seed = tf.constant([seed, 0], tf.int64)
 
     def records_of(epoch):
         def one_file(path, file_key):
-            def with_bits(index, record):
+            def with_bits(path, index, record):
                 record_seed = base_seed
                 for part in (epoch, file_key, index):
                     record_seed = tf.random.experimental.stateless_fold_in(record_seed, part)
-                return record, _random_bits([], record_seed, max_seq_length)
-            return tf.data.TFRecordDataset(path).enumerate().map(with_bits)
+                return path, index, record, _random_bits([], record_seed, max_seq_length)
+            return _records_with_origin(path).map(with_bits)
         return one_file
 
     if not is_training:
@@ -156,9 +166,9 @@ def _keyed_records(files, is_training, seed, max_seq_length, skip_records):
 
 
 def _shuffled_records(files, num_cpu_threads, shuffle_seed):
-    """The static training pipeline's record order: files shuffled, interleaved, a 100-record shuffle."""
+    """The static training pipeline's order: files shuffled, interleaved, a 100-record shuffle."""
     names = tf.data.Dataset.from_tensor_slices(files).repeat().shuffle(len(files), seed=shuffle_seed)
-    records = names.interleave(tf.data.TFRecordDataset, cycle_length=min(num_cpu_threads, len(files)),
+    records = names.interleave(_records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     return records.shuffle(100, seed=shuffle_seed)
 
@@ -270,10 +280,9 @@ def check_unmasked_records(path: str, max_seq_length: int) -> None:
                 f"data with create_pretraining_data.py --dynamic_masking")
         raise InputFileError(f"{path}: record 0 has no feature {WORD_IDS!r}: not a record of "
                              f"create_pretraining_data.py --dynamic_masking")
-    for name in UNMASKED_FEATURES:
+    for name, (expected, source) in unmasked_lengths(max_seq_length).items():
         if name not in feature:
             raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
-        found, expected = len(feature[name].int64_list.value), 1 if name == "next_sentence_labels" else max_seq_length
+        found = len(feature[name].int64_list.value)
         if found != expected:
-            source = "the schema" if name == "next_sentence_labels" else "--max_seq_length"
             raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {expected}")

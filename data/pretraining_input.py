@@ -36,6 +36,14 @@ def feature_spec(max_seq_length: int, max_predictions_per_seq: int) -> Dict[str,
     return spec
 
 
+def expected_lengths(max_seq_length: int, max_predictions_per_seq: int) -> Dict[str, tuple]:
+    """feature -> (length every record must have, what sets that length: the flag a user would change)."""
+    expected = {name: (max_seq_length, "--max_seq_length") for name in SEQUENCE_FEATURES}
+    expected.update({name: (max_predictions_per_seq, "--max_predictions_per_seq") for name in PREDICTION_FEATURES})
+    expected["next_sentence_labels"] = (1, "the schema")
+    return expected
+
+
 def first_example(path: str) -> tf.train.Example:
     """The first record of `path` as a tf.train.Example, or an InputFileError saying what it is not."""
     try:
@@ -51,12 +59,13 @@ def first_example(path: str) -> tf.train.Example:
 
 
 def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
-    """Reads the first record of `path` and says which feature has which length, if any is wrong."""
+    """Reads the first record of `path` and says which feature has which length, if any is wrong.
+
+    A quick look before the model is built, so that a wrong file (or wrong flags) is reported at
+    once; every later record is checked as it is read (`_decoder`).
+    """
     example = first_example(path)
-    expected = {name: (max_seq_length, "--max_seq_length") for name in SEQUENCE_FEATURES}
-    expected.update({name: (max_predictions_per_seq, "--max_predictions_per_seq") for name in PREDICTION_FEATURES})
-    expected["next_sentence_labels"] = (1, "the schema")
-    for name, (length, source) in expected.items():
+    for name, (length, source) in expected_lengths(max_seq_length, max_predictions_per_seq).items():
         if name not in example.features.feature:
             if "word_ids" in example.features.feature:  # see data/unmasked_instances.py
                 raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
@@ -68,15 +77,47 @@ def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq
             raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
 
 
-def _decoder(max_seq_length: int, max_predictions_per_seq: int):
-    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+def _records_with_origin(path):
+    """The records of one file, each with its file name and index, so that a bad one can be named."""
+    records = tf.data.TFRecordDataset(path)
+    return tf.data.Dataset.zip((tf.data.Dataset.from_tensors(path).repeat(), tf.data.Dataset.range(2**62), records))
 
-    def decode(records):
-        features = tf.io.parse_example(records, spec)
-        # int64 in the files, int32 in the model (as the original; TPUs and XLA prefer it)
-        return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t for name, t in features.items()}
+
+def _decoder(max_seq_length: int, max_predictions_per_seq: int):
+    """Parses a batch of (file, index, record) and checks every record's lengths (`parse_checked`)."""
+    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+    expected = expected_lengths(max_seq_length, max_predictions_per_seq)
+
+    def decode(paths, indices, records):
+        return parse_checked(paths, indices, records, spec, expected)
 
     return decode
+
+
+def parse_checked(paths: tf.Tensor, indices: tf.Tensor, records: tf.Tensor, spec: Dict[str, tf.io.FixedLenFeature],
+                  expected: Dict[str, tuple]) -> Dict[str, tf.Tensor]:
+    """A batch of records parsed with `spec`, every record's lengths checked against `expected`.
+
+    Parsed as ragged rows first: a fixed-length parse would fail on a short record with a message
+    naming neither the file nor the record. The first bad record of the batch is named in an
+    assertion that the training loop turns into a one-line error.
+    """
+    ragged_spec = {name: tf.io.RaggedFeature(feature.dtype) for name, feature in spec.items()}
+    parsed = tf.io.parse_example(records, ragged_spec)
+    checks = []
+    for name, (length, source) in expected.items():
+        lengths = parsed[name].row_lengths()
+        wrong = tf.not_equal(lengths, length)
+        first = tf.argmax(tf.cast(wrong, tf.int32))
+        message = tf.strings.join([
+            paths[first], ": record ", tf.strings.as_string(indices[first]), f" (counting from 0) has {name} "
+            "of length ", tf.strings.as_string(lengths[first]), f", but {source} is {length}"])
+        checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(wrong)), [message]))
+    with tf.control_dependencies(checks):
+        features = {name: tf.identity(parsed[name].to_tensor(shape=[None, expected[name][0]]))
+                    for name in spec}
+    # int64 in the files, int32 in the model (as the original; TPUs and XLA prefer it)
+    return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t for name, t in features.items()}
 
 
 def _vocab_check(vocab_size: int):
@@ -122,13 +163,14 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
     for path in files:
         check_record_lengths(path, max_seq_length, max_predictions_per_seq)
 
+    names = tf.data.Dataset.from_tensor_slices(files)
     if not is_training:
-        records = tf.data.TFRecordDataset(files)
+        records = names.flat_map(_records_with_origin)
     elif deterministic:
-        records = tf.data.TFRecordDataset(files).repeat().skip(skip_batches * batch_size)
+        records = names.flat_map(_records_with_origin).repeat().skip(skip_batches * batch_size)
     else:
-        names = tf.data.Dataset.from_tensor_slices(files).repeat().shuffle(len(files), seed=seed)
-        records = names.interleave(tf.data.TFRecordDataset, cycle_length=min(num_cpu_threads, len(files)),
+        names = names.repeat().shuffle(len(files), seed=seed)
+        records = names.interleave(_records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
                                    num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
         records = records.shuffle(100, seed=seed)
     dataset = records.batch(batch_size, drop_remainder=is_training)

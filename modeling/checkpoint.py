@@ -7,6 +7,7 @@ import re
 import uuid
 
 import tensorflow as tf
+from absl import logging
 
 
 class CheckpointNotFoundError(FileNotFoundError):
@@ -22,6 +23,11 @@ _OPTIMIZER_STATE = re.compile(
     r"(^|/)(adam_m|adam_v|lamb_m|lamb_v|Momentum|Adam|Adam_1|LAMB|LAMB_1|Adagrad|RMSProp|RMSProp_1)$"
     r"|^(global_step|beta1_power|beta2_power|loss_scale|good_steps|current_loss_scale)$"
 )
+
+
+# Variables that a pretrained checkpoint is expected to supply (fine-tuning heads are not).
+_ENCODER_SCOPE = "bert/"
+_PRETRAINED_SCOPES = (_ENCODER_SCOPE, "cls/predictions/", "cls/seq_relationship/")
 
 
 def is_optimizer_state(name: str) -> bool:
@@ -50,6 +56,28 @@ class LoadReport:
             if names:
                 lines.append(f"  {title}:")
                 lines.extend(f"    {name}" for name in names)
+        return "\n".join(lines)
+
+    def warning(self) -> str | None:
+        """What a user must hear about even in a non-strict load, or None.
+
+        A fine-tuning head that is new, or pretraining heads that a fine-tuning model does not
+        have, are expected; an encoder or pretraining-head variable left as initialised, or an
+        encoder variable of the checkpoint that the model cannot hold (Google BERT's position
+        embeddings read into a relative-position model), mean a different model from the one saved.
+        """
+        unloaded = [name for name in self.missing_in_checkpoint if name.startswith(_PRETRAINED_SCOPES)]
+        unused = [name for name in self.unused_in_checkpoint if name.startswith(_ENCODER_SCOPE)]
+        if not unloaded and not unused:
+            return None
+        lines = [f"checkpoint {self.path} does not match the model; its outputs will differ from the saved model's"]
+        if unloaded:
+            lines.append("  model variables left as initialised (not in the checkpoint): " + ", ".join(unloaded))
+        if unused:
+            lines.append("  checkpoint variables the model has no place for: " + ", ".join(unused))
+        if any(name.endswith("position_embeddings") for name in unused + unloaded):
+            lines.append("  position embeddings differ: check use_relative_position in the model config "
+                         "(absent means false, as in the original and Google's BERT configs)")
         return "\n".join(lines)
 
 
@@ -96,6 +124,9 @@ def load_tf1_checkpoint(model, path, strict: bool = False) -> LoadReport:
     )
     if strict and (report.missing_in_checkpoint or report.unused_in_checkpoint):
         raise ValueError(f"strict loading failed:\n{report}")
+    warning = report.warning()
+    if warning:
+        logging.warning(warning)
     for name in to_load:
         variable = variables[name]
         variable.assign(tf.cast(reader.get_tensor(name), variable.dtype))

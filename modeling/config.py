@@ -39,7 +39,9 @@ class NezhaConfig:
     max_position_embeddings: int = 512
     type_vocab_size: int = 16
     initializer_range: float = 0.02
-    use_relative_position: bool = True
+    # False as in the original's BertConfig: Google's bert_config.json files have no such key and
+    # must build absolute position embeddings; NEZHA's released configs say true explicitly.
+    use_relative_position: bool = False
     # The original hard-codes 64; a field so that experiments may change the clipping distance.
     max_relative_position: int = 64
 

@@ -46,12 +46,22 @@ JSON
 cat "$OUT/bert_config.json"
 
 echo "== 4/4 pretraining for $STEPS steps (watch total_loss fall), then evaluation"
-# shellcheck disable=SC2086
+set +e
+# shellcheck disable=SC2086  # TRAIN_FLAGS is a list of flags
 "$PY" run_pretraining.py $TRAIN_FLAGS --input_file="$OUT/data/*.tfrecord" --output_dir="$OUT/pretrain" \
   --bert_config_file="$OUT/bert_config.json" --max_seq_length=64 --max_predictions_per_seq=10 \
   --do_train --do_eval --train_batch_size=16 --eval_batch_size=32 --learning_rate=2e-3 \
   --num_train_steps="$STEPS" --num_warmup_steps=100 --save_checkpoints_steps=500 --log_every=50 \
-  --max_eval_steps=20 --optimizer=lamb 2>&1 | grep -E "step =|saved checkpoint|exported|error" || true
+  --max_eval_steps=20 --optimizer=lamb 2>&1 | tee "$OUT/pretrain.log" \
+  | grep --line-buffered -E "step =|saved checkpoint|exported|error"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  # The filter above shows progress only: a failure must stop the demo here, with its error.
+  echo "demo: run_pretraining.py failed (exit $status); the end of $OUT/pretrain.log:" >&2
+  tail -n 25 "$OUT/pretrain.log" >&2
+  exit "$status"
+fi
 
 echo
 echo "Evaluation ($OUT/pretrain/eval_results.txt):"

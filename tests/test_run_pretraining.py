@@ -1,4 +1,5 @@
 """run_pretraining.py end to end: flags, bad input, resume after SIGKILL, original records, Horovod."""
+import json
 import os
 import shutil
 import signal
@@ -80,6 +81,7 @@ def test_script_trains_evaluates_and_exports(small_data):
     assert set(results) >= {"masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss"}
     assert 0.0 <= float(results["masked_lm_accuracy"]) <= 1.0
     assert "step =      4" in result.stderr and "mlm_loss" in result.stderr and "loss_scale" in result.stderr
+    assert "masked_lm_accuracy = " in result.stderr, "the accuracy is logged beside the loss"
 
 
 def test_original_generator_records_train(shared_dir, tmp_path):
@@ -140,6 +142,38 @@ def test_record_lengths_must_match_the_flags(small_data):
         run(options(small_data, max_predictions_per_seq=5))
 
 
+def _write_with_short_third_record(path, feature, length):
+    """Well-formed records except the third (index 2), whose `feature` is cut to `length` values."""
+    arrays = random_arrays(12, SEQ, PREDS, seed=3)
+    rows = [{name: np.asarray(values[i]).reshape(-1) for name, values in arrays.items()} for i in range(12)]
+    rows[2][feature] = rows[2][feature][:length]
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for row in rows:
+            feature_map = {
+                name: tf.train.Feature(float_list=tf.train.FloatList(value=values)) if name == "masked_lm_weights"
+                else tf.train.Feature(int64_list=tf.train.Int64List(value=values.astype(np.int64)))
+                for name, values in row.items()}
+            writer.write(tf.train.Example(features=tf.train.Features(feature=feature_map)).SerializeToString())
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+@pytest.mark.parametrize("feature,length,flag", [("input_ids", 11, "--max_seq_length is 16"),
+                                                 ("masked_lm_weights", 2, "--max_predictions_per_seq is 4")])
+def test_a_bad_record_anywhere_in_a_file_is_named(tmp_path, deterministic, feature, length, flag):
+    _write_with_short_third_record(tmp_path / "bad.tfrecord", feature, length)
+    expected = (rf"bad.tfrecord: record 2 \(counting from 0\) has {feature} of length {length}, but {flag}")
+    with pytest.raises(ValueError, match=expected):
+        run(options(tmp_path, input_file=str(tmp_path / "bad.tfrecord"), deterministic=deterministic))
+
+
+def test_a_bad_record_in_evaluation_data_is_named(tmp_path):
+    _write_with_short_third_record(tmp_path / "bad.tfrecord", "segment_ids", 9)
+    with pytest.raises(ValueError, match=r"bad evaluation data: .*bad.tfrecord: record 2 \(counting from 0\) "
+                                         r"has segment_ids of length 9, but --max_seq_length is 16"):
+        run(options(tmp_path, input_file=str(tmp_path / "bad.tfrecord"), do_train=False, do_eval=True,
+                    eval_batch_size=4))
+
+
 def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(small_data):
     tiny_config(small_data / "small_vocab.json", vocab=20)
     with pytest.raises(ValueError, match=r"token id >= vocab_size 20 of the model config.*Largest id: 49"):
@@ -162,6 +196,16 @@ def test_script_reports_bad_input_without_a_traceback(small_data):
     result = script(*flags_of(options(small_data, input_file=str(small_data / "missing*"))))
     assert result.returncode == 1
     assert "run_pretraining.py: error: no file matches --input_file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_script_names_a_bad_later_record_without_a_traceback(tmp_path):
+    _write_with_short_third_record(tmp_path / "bad.tfrecord", "input_ids", 11)
+    result = script(*flags_of(options(tmp_path, input_file=str(tmp_path / "bad.tfrecord"))))
+    assert result.returncode == 1
+    assert ("run_pretraining.py: error: bad training data at step 0: " + str(tmp_path / "bad.tfrecord") +
+            ": record 2 (counting from 0) has input_ids of length 11, but --max_seq_length is 16") in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -210,6 +254,69 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path, accumula
     two_weights, one_weights = exported(two.output_dir, steps), exported(one.output_dir, steps)
     assert_same_weights(two_weights, one_weights, atol=1e-5)
     assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only rank 0 writes summaries"
+
+
+@pytest.mark.slow
+@pytest.mark.horovod
+def test_ranks_that_start_apart_train_from_rank_0s_weights(tmp_path):
+    """Each rank initialises from its own seed: only the broadcast can make them agree."""
+    runner = _horovodrun()
+    b, steps, lr = 2, 2, 1e-2
+    a, c = random_arrays(b * steps, SEQ, PREDS, seed=7), random_arrays(b * steps, SEQ, PREDS, seed=8)
+    write_records(tmp_path / "rank0.tfrecord", a)
+    write_records(tmp_path / "rank1.tfrecord", c)
+    merged = {name: np.concatenate([np.concatenate([a[name][i:i + b], c[name][i:i + b]])
+                                    for i in range(0, b * steps, b)]) for name in a}
+    write_records(tmp_path / "single.tfrecord", merged)
+    common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
+                  save_checkpoints_steps=steps, num_warmup_steps=1, seed=100)
+    two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
+                  train_batch_size=b, learning_rate=lr, horovod=True, **common)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
+    result = subprocess.run([runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON,
+                             str(REPO / "tests" / "training" / "rank_seeded_pretraining.py"),
+                             json.dumps(vars(two)), str(tmp_path)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    start = [dict(np.load(tmp_path / f"start{rank}.npz")) for rank in (0, 1)]
+    end = [dict(np.load(tmp_path / f"end{rank}.npz")) for rank in (0, 1)]
+    kernel = "bert/encoder/layer_0/attention/self/query/kernel"
+    assert not np.allclose(start[0][kernel], start[1][kernel]), "the ranks must start from different weights"
+    assert_same_weights(end[0], end[1], atol=0)
+    # rank 0's start plus the update averaged over both ranks' batches: one process, seed 100, batch 2b
+    one = options(tmp_path, input_file=str(tmp_path / "single.tfrecord"), output_dir=str(tmp_path / "one"),
+                  train_batch_size=2 * b, learning_rate=2 * lr, **common)
+    job = PretrainingRun(one)
+    np.testing.assert_array_equal(job.model.tf1_variables()[kernel].numpy(), start[0][kernel])
+    job.train()
+    assert_same_weights(end[0], {name: v.numpy() for name, v in job.model.tf1_variables().items()}, atol=1e-5)
+
+
+_MODULES_AFTER_RUN = """
+import runpy, sys
+sys.argv = ["run_pretraining.py"] + sys.argv[1:]
+try:
+    runpy.run_path("run_pretraining.py", run_name="__main__")
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print("HOROVOD_MODULES=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] == "horovod")))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("use_horovod", [False, True])
+def test_horovod_is_imported_only_with_the_flag(small_data, use_horovod):
+    if use_horovod:
+        _horovodrun()  # skips when Horovod is not built
+    opts = options(small_data, num_train_steps=2, save_checkpoints_steps=2, horovod=use_horovod)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([PYTHON, "-c", _MODULES_AFTER_RUN, *flags_of(opts)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = [text for text in result.stdout.splitlines() if text.startswith("HOROVOD_MODULES=")][-1]
+    modules = line.split("=", 1)[1]
+    # with the flag the same probe does see Horovod, so an empty list without it means something
+    assert (modules != "") == use_horovod, modules
 
 
 def test_fewer_files_than_processes_is_a_clear_error(small_data):

@@ -34,6 +34,9 @@ def _readable(message: str) -> str:
     match = re.search(r"assertion failed: \[(.*?)\] \[Condition.*?\[x \(.*?\) = \] \[(.*?)\]", message, re.S)
     if match:
         return f"{match.group(1)} {match.group(2)}"
+    match = re.search(r"assertion failed: \[(.*?)\]\s*$", message.splitlines()[0] if message else "")
+    if match:  # tf.debugging.Assert with one message tensor (e.g. a record of the wrong length)
+        return match.group(1)
     return message.splitlines()[0] if message else message
 
 
@@ -331,13 +334,16 @@ class Trainer:
         """Sum of each metric's (weighted sum, weight) over all batches (and processes), then divided."""
         compiled = tf.function(lambda features: metric_fn(self.model, features), reduce_retracing=True)
         sums: Dict[str, List[float]] = {}
-        for index, features in enumerate(dataset):
-            if max_steps is not None and index >= max_steps:
-                break
-            for name, (total, weight) in compiled(features).items():
-                acc = sums.setdefault(name, [0.0, 0.0])
-                acc[0] += float(total)
-                acc[1] += float(weight)
+        try:
+            for index, features in enumerate(dataset):
+                if max_steps is not None and index >= max_steps:
+                    break
+                for name, (total, weight) in compiled(features).items():
+                    acc = sums.setdefault(name, [0.0, 0.0])
+                    acc[0] += float(total)
+                    acc[1] += float(weight)
+        except (tf.errors.InvalidArgumentError, tf.errors.DataLossError) as error:
+            raise InputDataError(f"bad evaluation data: {_readable(error.message)}") from None
         names = sorted(sums)
         if self.distributed.size > 1:
             flat = self.distributed.allreduce_sum(

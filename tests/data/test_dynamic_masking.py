@@ -383,3 +383,21 @@ def test_greedy_walk_skips_words_that_no_longer_fit():
             prefix += lengths[word]
         skipped_then_taken += sum(weights) > prefix
     assert skipped_then_taken > 10
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_a_bad_record_later_in_a_file_is_named(zh_records, tmp_path, vocab_file, deterministic):
+    """Only each file's first record is looked at up front; every record is checked as it is read."""
+    records = list(tf.data.TFRecordDataset(str(zh_records)).take(8).as_numpy_iterator())
+    bad = tf.train.Example.FromString(records[5])
+    del bad.features.feature["word_ids"].int64_list.value[5:]
+    path = tmp_path / "bad.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for record in records[:5] + [bad.SerializeToString()] + records[6:]:
+            writer.write(record)
+    dataset = pretraining_dataset([str(path)], 4, SEQ, PREDS, deterministic=deterministic,
+                                  masking=masking_for(vocab_file))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="bad.tfrecord: record 5 .*has word_ids of length 5, but --max_seq_length is 128"):
+        for _ in dataset.take(4):
+            pass

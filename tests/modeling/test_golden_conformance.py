@@ -1,4 +1,9 @@
-"""After loading the original's checkpoint, every output equals what the original computed."""
+"""After loading the original's checkpoint, every output equals what the original computed.
+
+Two fixtures: NEZHA (relative positions, both exact attention methods) and a Google-BERT-style
+model whose config has no `use_relative_position` key and must therefore build absolute position
+embeddings, as the original's BertConfig does.
+"""
 import numpy as np
 import pytest
 
@@ -23,14 +28,19 @@ FEATURES = (
 )
 
 
-@pytest.fixture(scope="module", params=RelativePositions.METHODS)
+CASES = [("nezha_tiny_lamb", method) for method in RelativePositions.METHODS] + [("bert_tiny_absolute", None)]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{name}-{method}" for name, method in CASES])
 def run(request, fixtures_dir):
-    directory = fixtures_dir / "nezha_tiny_lamb"
+    fixture, method = request.param
+    directory = fixtures_dir / fixture
     if not (directory / "golden.npz").is_file():
         pytest.skip(f"{directory}/golden.npz is absent")
     golden = np.load(directory / "golden.npz")
     config = NezhaConfig.from_json_file(directory / "bert_config.json")
-    model = NezhaForPretraining(config, relative_attention=request.param)
+    kwargs = {"relative_attention": method} if method else {}
+    model = NezhaForPretraining(config, **kwargs)
     report = load_tf1_checkpoint(model, str(directory / "model.ckpt"))
     features = {name: golden[name] for name in FEATURES}
     outputs = model(features, training=False)
@@ -44,9 +54,42 @@ def max_error(got, expected):
 
 
 def test_every_checkpoint_variable_is_loaded(run):
-    _, _, _, _, report = run
-    assert len(report.loaded) == 45
+    config, _, _, _, report = run
+    # NEZHA: 45 variables; Google BERT adds bert/embeddings/position_embeddings.
+    assert len(report.loaded) == (45 if config.use_relative_position else 46)
     assert report.missing_in_checkpoint == [] and report.unused_in_checkpoint == []
+    assert report.warning() is None
+
+
+def test_a_config_without_the_key_builds_absolute_positions(fixtures_dir):
+    config = NezhaConfig.from_json_file(fixtures_dir / "bert_tiny_absolute" / "bert_config.json")
+    assert config.use_relative_position is False
+    assert NezhaConfig.from_json_file(fixtures_dir / "nezha_tiny_lamb" / "bert_config.json").use_relative_position
+
+
+def test_position_embeddings_left_unused_are_a_loud_warning(fixtures_dir, caplog):
+    """The silent failure this guards against: a Google BERT checkpoint read into a relative model."""
+    directory = fixtures_dir / "bert_tiny_absolute"
+    values = NezhaConfig.from_json_file(directory / "bert_config.json").to_dict()
+    model = NezhaForPretraining(NezhaConfig.from_dict(dict(values, use_relative_position=True)))
+    with caplog.at_level("WARNING"):
+        report = load_tf1_checkpoint(model, str(directory / "model.ckpt"))
+    assert report.unused_in_checkpoint == ["bert/embeddings/position_embeddings"]
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert any("bert/embeddings/position_embeddings" in text and "use_relative_position" in text
+               for text in warnings), warnings
+
+
+def test_encoder_variables_left_as_initialised_are_a_warning(fixtures_dir, caplog):
+    """A deeper model than the checkpoint: layer 2 would stay random without anyone noticing."""
+    directory = fixtures_dir / "nezha_tiny_lamb"
+    values = NezhaConfig.from_json_file(directory / "bert_config.json").to_dict()
+    model = NezhaForPretraining(NezhaConfig.from_dict(dict(values, num_hidden_layers=3)))
+    with caplog.at_level("WARNING"):
+        load_tf1_checkpoint(model, str(directory / "model.ckpt"))
+    warnings = "\n".join(record.getMessage() for record in caplog.records if record.levelname == "WARNING")
+    assert "bert/encoder/layer_2/attention/self/query/kernel" in warnings
+    assert "bert/encoder/layer_1/" not in warnings
 
 
 @pytest.mark.parametrize("name", ["embedding_output", "sequence_output", "pooled_output"])

@@ -1,4 +1,7 @@
-"""Conformance: three LAMB steps from the original's checkpoint reproduce its losses and weights.
+"""Conformance: LAMB steps from the original's checkpoint reproduce its losses and weights.
+
+NEZHA (relative positions, 3 steps, with and without XLA) and Google BERT (absolute positions,
+a config without `use_relative_position`, 2 steps).
 
 Runs through PretrainingRun, the object run_pretraining.py drives: same model, optimizer, schedule,
 input pipeline, compiled step and initial-checkpoint loading.
@@ -16,9 +19,10 @@ FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "ma
             "masked_lm_weights", "next_sentence_labels")
 
 
-@pytest.mark.parametrize("use_xla", [False, True])
-def test_three_lamb_steps_match_the_original(fixtures_dir, tmp_path, use_xla):
-    fixture = fixtures_dir / "nezha_tiny_lamb"
+@pytest.mark.parametrize("name,use_xla", [("nezha_tiny_lamb", False), ("nezha_tiny_lamb", True),
+                                           ("bert_tiny_absolute", False)])
+def test_lamb_steps_match_the_original(fixtures_dir, tmp_path, name, use_xla):
+    fixture = fixtures_dir / name
     golden = np.load(fixture / "golden.npz")
     settings = json.loads((fixture / "training.json").read_text())
     batch = {name: golden[name] for name in FEATURES}
@@ -44,4 +48,24 @@ def test_three_lamb_steps_match_the_original(fixtures_dir, tmp_path, use_xla):
     assert len(expected_names) == len(variables), "every model variable must be in trained.ckpt"
     for name, variable in variables.items():
         np.testing.assert_allclose(variable.numpy(), reader.get_tensor(name), atol=1e-5, err_msg=name)
-    assert job.trainer.step == 3
+    assert job.trainer.step == settings["train_steps_run"]
+
+
+def test_the_logged_masked_lm_accuracy_is_the_weighted_share_of_correct_predictions(fixtures_dir):
+    from modeling import NezhaConfig, NezhaForPretraining, load_tf1_checkpoint
+    fixture = fixtures_dir / "nezha_tiny_lamb"
+    golden = np.load(fixture / "golden.npz")
+    model = NezhaForPretraining(NezhaConfig.from_json_file(fixture / "bert_config.json"))
+    load_tf1_checkpoint(model, str(fixture / "model.ckpt"))
+    # The random model predicts no label right; make every other label its own prediction, so that
+    # the expected accuracy is neither 0 nor 1 (the log-probs do not depend on the labels).
+    predicted = golden["mlm_log_probs"].argmax(-1)
+    labels = golden["masked_lm_ids"].reshape(-1).copy()
+    labels[::2] = predicted[::2]
+    weights = golden["masked_lm_weights"].reshape(-1)
+    expected = (weights * (predicted == labels)).sum() / weights.sum()
+    assert 0.2 < expected < 0.8
+    features = {name: tf.constant(golden[name]) for name in FEATURES}
+    features["masked_lm_ids"] = tf.constant(labels.reshape(golden["masked_lm_ids"].shape))
+    _, metrics = pretraining_loss(model, features, False)
+    assert float(metrics["masked_lm_accuracy"]) == pytest.approx(expected, abs=1e-6)
