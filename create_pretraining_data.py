@@ -26,6 +26,11 @@ flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words: '##' pieces ar
                   "(Google BERT's rule, reproduced exactly).")
 flags.DEFINE_bool("chinese_wwm", False, "Chinese whole-word masking: segment each line with jieba and mask the "
                   "characters of a word together; the ids written stay those of the characters.")
+flags.DEFINE_bool("dynamic_masking", False, "Write the sequence pairs without masks, with each position's whole-word "
+                  "number instead, for run_pretraining.py --dynamic_masking, which draws new masks every time a "
+                  "record is read (RoBERTa/MacBERT style; typically with --dupe_factor=1). The word grouping "
+                  "flags (--do_whole_word_mask, --chinese_wwm) apply; --max_predictions_per_seq and "
+                  "--masked_lm_prob are then run_pretraining.py's. See data/unmasked_instances.py.")
 flags.DEFINE_integer("max_seq_length", 128, f"Maximum sequence length, [CLS] and [SEP]s included (>= "
                      f"{MIN_MAX_SEQ_LENGTH}: [CLS] A [SEP] B [SEP] with one token in A and in B).")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
@@ -69,6 +74,7 @@ def main(argv):
         dupe_factor=FLAGS.dupe_factor,
         do_whole_word_mask=FLAGS.do_whole_word_mask,
         chinese_wwm=FLAGS.chinese_wwm,
+        dynamic_masking=FLAGS.dynamic_masking,
     )
     if not FLAGS.vocab_file and not FLAGS.spm_model_file:
         raise PretrainingDataError("--vocab_file (or --spm_model_file) is required")

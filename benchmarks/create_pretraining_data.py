@@ -19,6 +19,8 @@ Cases (--cases):
 With --baseline_repo (another checkout, e.g. the commit before a change), every run is made there
 too, alternating with ours, and our line carries `speed_ratio` (baseline seconds / ours).
 The original's figures (issue 13, same machine kind): 20 MB 100 s and 2.0 GB; 2 MB about 12 s.
+With --dynamic_masking it writes the unmasked records of run_pretraining.py --dynamic_masking
+(compare `--dynamic_masking --dupe_factor=1` with the default dupe_factor 5: time and output_mb).
 """
 
 import json
@@ -55,6 +57,9 @@ flags.DEFINE_integer("grouped_copies_small", 0, "If > 0, the grouped case is als
 flags.DEFINE_string("baseline_repo", None, "Another checkout whose create_pretraining_data.py is run side by side.")
 flags.DEFINE_bool("baseline_first", False, "Run the baseline before ours in each alternation (to see whether the "
                   "order, i.e. the load's drift, decides a wall-time comparison).")
+flags.DEFINE_bool("dynamic_masking", False, "Write unmasked records for run_pretraining.py --dynamic_masking "
+                  "(usually with --dupe_factor=1) instead of masked ones.")
+flags.DEFINE_bool("chinese_wwm", False, "Chinese whole-word masking groups (jieba), as the generator's flag.")
 flags.DEFINE_string("work_dir", None, "Where corpora and outputs go (default: a temporary directory, removed after).")
 
 _WRAPPER = ("import resource, subprocess, sys, json;"
@@ -118,6 +123,8 @@ def run_once(repo, corpus, workers, dupe_factor, output_dir, group_size_mb=None)
     command = [sys.executable, str(Path(repo) / "create_pretraining_data.py"), f"--input_file={corpus}",
                f"--output_file={output}", f"--vocab_file={FLAGS.vocab_file}", f"--dupe_factor={dupe_factor}",
                f"--max_seq_length={FLAGS.max_seq_length}", f"--num_workers={workers}", "--progress=false"]
+    # only when asked: a baseline checkout may not know these flags
+    command += ["--dynamic_masking"] * FLAGS.dynamic_masking + ["--chinese_wwm"] * FLAGS.chinese_wwm
     if group_size_mb:
         command.append(f"--group_size_mb={group_size_mb}")
     started = time.perf_counter()
@@ -168,7 +175,8 @@ def measure(name, corpus, workers, dupe_factor, work_dir, repeats, group_size_mb
         result = {"name": name if label == "ours" else f"{name}_baseline",
                   "config": {"corpus": str(corpus), "corpus_mb": round(Path(corpus).stat().st_size / 1e6, 1),
                              "dupe_factor": dupe_factor, "max_seq_length": FLAGS.max_seq_length, "workers": workers,
-                             "group_size_mb": group_size_mb, "instances": best["instances"], "repeats": len(runs[label]),
+                             "group_size_mb": group_size_mb, "dynamic_masking": FLAGS.dynamic_masking,
+                             "chinese_wwm": FLAGS.chinese_wwm, "instances": best["instances"], "repeats": len(runs[label]),
                              "all_seconds": [r["seconds"] for r in runs[label]],
                              "repo": str(REPO if label == "ours" else FLAGS.baseline_repo)},
                   "instances_per_s": round(best["instances"] / best["seconds"], 1), "seconds": best["seconds"],

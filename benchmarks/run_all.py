@@ -47,12 +47,17 @@ def model_case(mode: str, seq: int, batch: int, xla: bool, quick: bool, recomput
 
 def all_cases(quick: bool) -> List[Case]:
     horovodrun = str(Path(PYTHON).with_name("horovodrun"))
-    cases = [Case("input_pipeline", [PYTHON, str(HERE / "input_pipeline.py")], {})]
+    cases = [Case("input_pipeline", [PYTHON, str(HERE / "input_pipeline.py")], {}),
+             Case("input_pipeline_dynamic", [PYTHON, str(HERE / "input_pipeline.py"), "--dynamic_masking"], {})]
     for workers in (1, 2):
         suffix = "s" if workers > 1 else ""
         cases.append(Case(f"create_pretraining_data_{workers}_worker{suffix}",
                           [PYTHON, str(HERE / "create_pretraining_data.py"), f"--workers={workers}",
                            f"--repeat={1 if quick else 3}"], {"workers": workers}))
+    # Unmasked records once (dupe 1) for --dynamic_masking, beside the static dupe 5 above.
+    cases.append(Case("create_pretraining_data_dynamic_1_worker",
+                      [PYTHON, str(HERE / "create_pretraining_data.py"), "--workers=1", "--dynamic_masking",
+                       "--dupe_factor=1", f"--repeat={1 if quick else 3}"], {"workers": 1, "dupe_factor": 1}))
     for seq, batch in ((128, 8), (512, 2)):
         cases += [model_case("forward", seq, batch, xla, quick) for xla in (False, True)]
     cases += [model_case("train", seq, batch, False, quick) for seq, batch in ((128, 8), (512, 2))]

@@ -35,6 +35,7 @@ class GeneratorConfig:
     dupe_factor: int = 10
     do_whole_word_mask: bool = False
     chinese_wwm: bool = False
+    dynamic_masking: bool = False  # no masks: written for masking at training time (data/unmasked_instances.py)
 
     def validate(self):
         if self.max_seq_length < MIN_MAX_SEQ_LENGTH:
@@ -483,7 +484,10 @@ def create_instances_from_document(documents, document_index, config, vocab_word
                 tokens_b = [t for s in chunk[a_end:] for t in s]
             _truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng)
             tokens = [kinds.cls, *tokens_a, kinds.sep, *tokens_b, kinds.sep]
-            output_tokens, positions, labels = create_masked_lm_predictions(tokens, config, kinds, rng)
+            if config.dynamic_masking:  # the input pipeline draws the masks (data/dynamic_masking.py)
+                output_tokens, positions, labels = tokens, [], []
+            else:
+                output_tokens, positions, labels = create_masked_lm_predictions(tokens, config, kinds, rng)
             instances.append(TrainingInstance(output_tokens, len(tokens_a) + 2, positions, labels, is_random_next))
             chunk = []
             chunk_length = 0

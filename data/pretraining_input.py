@@ -44,12 +44,8 @@ def expected_lengths(max_seq_length: int, max_predictions_per_seq: int) -> Dict[
     return expected
 
 
-def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
-    """Reads the first record of `path` and says which feature has which length, if any is wrong.
-
-    A quick look before the model is built, so that a wrong file (or wrong flags) is reported at
-    once; every later record is checked as it is read (`_decoder`).
-    """
+def first_example(path: str) -> tf.train.Example:
+    """The first record of `path` as a tf.train.Example, or an InputFileError saying what it is not."""
     try:
         first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
     except tf.errors.OpError as error:
@@ -57,11 +53,23 @@ def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq
     if first is None:
         raise InputFileError(f"{path}: holds no record")
     try:
-        example = tf.train.Example.FromString(first.numpy())
+        return tf.train.Example.FromString(first.numpy())
     except Exception as error:  # a protobuf DecodeError: the record is not a tf.train.Example
         raise InputFileError(f"{path}: record 0 is not a tf.train.Example ({error})") from None
+
+
+def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
+    """Reads the first record of `path` and says which feature has which length, if any is wrong.
+
+    A quick look before the model is built, so that a wrong file (or wrong flags) is reported at
+    once; every later record is checked as it is read (`_decoder`).
+    """
+    example = first_example(path)
     for name, (length, source) in expected_lengths(max_seq_length, max_predictions_per_seq).items():
         if name not in example.features.feature:
+            if "word_ids" in example.features.feature:  # see data/unmasked_instances.py
+                raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
+                                     f"--dynamic_masking): train with --dynamic_masking (and --vocab_file)")
             raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
         feature = example.features.feature[name]
         found = len(feature.float_list.value) if name == "masked_lm_weights" else len(feature.int64_list.value)
@@ -76,34 +84,40 @@ def _records_with_origin(path):
 
 
 def _decoder(max_seq_length: int, max_predictions_per_seq: int):
-    """Parses a batch of (file, index, record) and checks every record's lengths.
+    """Parses a batch of (file, index, record) and checks every record's lengths (`parse_checked`)."""
+    spec = feature_spec(max_seq_length, max_predictions_per_seq)
+    expected = expected_lengths(max_seq_length, max_predictions_per_seq)
+
+    def decode(paths, indices, records):
+        return parse_checked(paths, indices, records, spec, expected)
+
+    return decode
+
+
+def parse_checked(paths: tf.Tensor, indices: tf.Tensor, records: tf.Tensor, spec: Dict[str, tf.io.FixedLenFeature],
+                  expected: Dict[str, tuple]) -> Dict[str, tf.Tensor]:
+    """A batch of records parsed with `spec`, every record's lengths checked against `expected`.
 
     Parsed as ragged rows first: a fixed-length parse would fail on a short record with a message
     naming neither the file nor the record. The first bad record of the batch is named in an
     assertion that the training loop turns into a one-line error.
     """
-    spec = feature_spec(max_seq_length, max_predictions_per_seq)
     ragged_spec = {name: tf.io.RaggedFeature(feature.dtype) for name, feature in spec.items()}
-    expected = expected_lengths(max_seq_length, max_predictions_per_seq)
-
-    def decode(paths, indices, records):
-        parsed = tf.io.parse_example(records, ragged_spec)
-        checks = []
-        for name, (length, source) in expected.items():
-            lengths = parsed[name].row_lengths()
-            wrong = tf.not_equal(lengths, length)
-            first = tf.argmax(tf.cast(wrong, tf.int32))
-            message = tf.strings.join([
-                paths[first], ": record ", tf.strings.as_string(indices[first]), f" (counting from 0) has {name} "
-                "of length ", tf.strings.as_string(lengths[first]), f", but {source} is {length}"])
-            checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(wrong)), [message]))
-        with tf.control_dependencies(checks):
-            features = {name: tf.identity(parsed[name].to_tensor(shape=[None, expected[name][0]]))
-                        for name in spec}
-        # int64 in the files, int32 in the model (as the original; TPUs and XLA prefer it)
-        return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t for name, t in features.items()}
-
-    return decode
+    parsed = tf.io.parse_example(records, ragged_spec)
+    checks = []
+    for name, (length, source) in expected.items():
+        lengths = parsed[name].row_lengths()
+        wrong = tf.not_equal(lengths, length)
+        first = tf.argmax(tf.cast(wrong, tf.int32))
+        message = tf.strings.join([
+            paths[first], ": record ", tf.strings.as_string(indices[first]), f" (counting from 0) has {name} "
+            "of length ", tf.strings.as_string(lengths[first]), f", but {source} is {length}"])
+        checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(wrong)), [message]))
+    with tf.control_dependencies(checks):
+        features = {name: tf.identity(parsed[name].to_tensor(shape=[None, expected[name][0]]))
+                    for name in spec}
+    # int64 in the files, int32 in the model (as the original; TPUs and XLA prefer it)
+    return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t for name, t in features.items()}
 
 
 def _vocab_check(vocab_size: int):
@@ -121,7 +135,7 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                         max_predictions_per_seq: int, is_training: bool = True, num_shards: int = 1,
                         shard_index: int = 0, deterministic: bool = False, skip_batches: int = 0,
                         vocab_size: Optional[int] = None, num_cpu_threads: int = 4,
-                        seed: int = 12345) -> tf.data.Dataset:
+                        seed: int = 12345, masking=None) -> tf.data.Dataset:
     """Batches of feature dicts (int32 ids, float32 weights).
 
     Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
@@ -129,6 +143,10 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
     shuffled in a 100-record buffer. With `deterministic`: files and records in order, no
     shuffling, and `skip_batches` batches skipped (to resume exactly). Evaluation: every record
     of every file once, in order, the last batch possibly smaller.
+
+    With `masking` (a data.dynamic_masking.DynamicMasking) the files hold unmasked records of
+    create_pretraining_data.py --dynamic_masking and the masks are drawn here, anew every time a
+    record is read; the batches have the same features.
     """
     files = list(input_files)
     if num_shards > 1:
@@ -137,6 +155,11 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                 f"{len(files)} input file(s) for {num_shards} processes: each process reads its own files, so "
                 f"at least {num_shards} are needed (write the data as more files)")
         files = files[shard_index::num_shards]
+    if masking is not None:
+        dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
+                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed)
+        dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
+        return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
         check_record_lengths(path, max_seq_length, max_predictions_per_seq)
 

@@ -38,7 +38,8 @@ import time
 from fileio.atomic import atomic_output
 from data.pretraining_data import (CONTINUATION_FLAG, PretrainingDataError, ReadStats, Source, TokenKinds,
                                    iter_training_instances, read_corpus, shuffled_order)
-from data.tfrecord_output import InstanceEncoder, RecordSpool, write_in_order
+from data.tfrecord_output import RecordSpool, write_in_order
+from data.unmasked_instances import instance_encoder
 from data.tokenization import VocabularyError, make_tokenizer
 
 _GLOB_CHARS = set("*?[")
@@ -328,7 +329,7 @@ class _Tools:
             raise PretrainingDataError(str(err)) from None
         vocab = self.tokenizer.vocab
         self.kinds = TokenKinds.for_ids(vocab)
-        self.encoder = InstanceEncoder(vocab, config.max_seq_length, config.max_predictions_per_seq)
+        self.encoder = instance_encoder(vocab, config, self.kinds)
         if config.chinese_wwm:
             from data.chinese_words import ChineseWordSegmenter, ContinuationToken
 

@@ -80,6 +80,14 @@ class ExampleEncoder:
         return b"\x0a" + self._varint(len(body)) + body
 
 
+def token_varints(vocab):
+    """token (string, id, or id with CONTINUATION_FLAG) -> the varint of its vocabulary id."""
+    varints = {token: _varint(i) for token, i in vocab.items()}
+    for i in set(vocab.values()):
+        varints[i] = varints[i | CONTINUATION_FLAG] = _varint(i)
+    return varints
+
+
 class InstanceEncoder:
     """Example bytes straight from a TrainingInstance, equal to `ExampleEncoder.encode(instance_features(...))`.
 
@@ -92,9 +100,7 @@ class InstanceEncoder:
     def __init__(self, vocab, max_seq_length, max_predictions_per_seq):
         self.max_seq_length = max_seq_length
         self.max_predictions_per_seq = max_predictions_per_seq
-        self._token_varint = {token: _varint(i) for token, i in vocab.items()}
-        for i in set(vocab.values()):
-            self._token_varint[i] = self._token_varint[i | CONTINUATION_FLAG] = _varint(i)
+        self._token_varint = token_varints(vocab)
         self._small = [_varint(v) for v in range(max_seq_length + 1)]
         self._headers = {}
 

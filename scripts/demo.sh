@@ -2,11 +2,23 @@
 # The main job, end to end on CPU in a few minutes: a vocabulary built from the project's own
 # sample corpus, pretraining data from it, then a tiny NEZHA pretrained on it (the loss falls),
 # evaluated, and exported in the original TF1 checkpoint layout.
+# `scripts/demo.sh --dynamic` (make demo-dynamic): the same with dynamic masking: the records are
+# written once, unmasked (dupe_factor 1 instead of 20), and a new mask is drawn at every read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+DYNAMIC=false
+if [[ "${1:-}" == "--dynamic" ]]; then DYNAMIC=true; fi
 PY=${PY:-.venv/bin/python}
-OUT=${DEMO_OUTPUT:-demo_output}
+if $DYNAMIC; then
+  OUT=${DEMO_OUTPUT:-demo_output_dynamic}
+  DATA_FLAGS="--dynamic_masking --do_whole_word_mask --dupe_factor=1"
+  TRAIN_FLAGS="--dynamic_masking --vocab_file=$OUT/vocab.txt --masked_lm_prob=0.15"
+else
+  OUT=${DEMO_OUTPUT:-demo_output}
+  DATA_FLAGS="--dupe_factor=20"
+  TRAIN_FLAGS=""
+fi
 STEPS=${DEMO_STEPS:-2500}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 CORPUS=sample_data/corpus_zh.txt,sample_data/corpus_en.txt
@@ -17,10 +29,11 @@ mkdir -p "$OUT/data"
 echo "== 1/4 vocabulary from $CORPUS"
 "$PY" scripts/build_vocab.py --input_file="$CORPUS" --vocab_file="$OUT/vocab.txt"
 
-echo "== 2/4 pretraining records (create_pretraining_data.py)"
+echo "== 2/4 pretraining records (create_pretraining_data.py $DATA_FLAGS)"
+# shellcheck disable=SC2086  # the flag lists are meant to split into words
 "$PY" create_pretraining_data.py --input_file="$CORPUS" --vocab_file="$OUT/vocab.txt" --do_lower_case \
   --output_file="$OUT/data/demo_0.tfrecord,$OUT/data/demo_1.tfrecord" --max_seq_length=64 \
-  --max_predictions_per_seq=10 --masked_lm_prob=0.15 --dupe_factor=20 --random_seed=12345 --progress=false
+  --max_predictions_per_seq=10 --masked_lm_prob=0.15 --random_seed=12345 --progress=false $DATA_FLAGS
 
 echo "== 3/4 a tiny NEZHA config"
 VOCAB_SIZE=$(wc -l < "$OUT/vocab.txt")
@@ -34,7 +47,8 @@ cat "$OUT/bert_config.json"
 
 echo "== 4/4 pretraining for $STEPS steps (watch total_loss fall), then evaluation"
 set +e
-"$PY" run_pretraining.py --input_file="$OUT/data/*.tfrecord" --output_dir="$OUT/pretrain" \
+# shellcheck disable=SC2086  # TRAIN_FLAGS is a list of flags
+"$PY" run_pretraining.py $TRAIN_FLAGS --input_file="$OUT/data/*.tfrecord" --output_dir="$OUT/pretrain" \
   --bert_config_file="$OUT/bert_config.json" --max_seq_length=64 --max_predictions_per_seq=10 \
   --do_train --do_eval --train_batch_size=16 --eval_batch_size=32 --learning_rate=2e-3 \
   --num_train_steps="$STEPS" --num_warmup_steps=100 --save_checkpoints_steps=500 --log_every=50 \

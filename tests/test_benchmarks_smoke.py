@@ -47,3 +47,11 @@ def test_run_all_reports_a_stopped_case_instead_of_hanging(repo_dir, shared_dir,
     assert [r["name"] for r in results] == ["create_pretraining_data_2_workers"]
     assert "stopped after" in results[0]["skipped"]
     assert [json.loads(line) for line in output.read_text().splitlines()] == results
+
+
+def test_input_pipeline_dynamic_case(repo_dir, shared_dir):
+    (result,) = run_json_lines(repo_dir, "benchmarks/input_pipeline.py", "--dynamic_masking", "--seconds=0.3",
+                               "--batch_size=4")
+    assert_case_format(result, "records_per_s")
+    assert result["name"] == "input_pipeline_dynamic"
+    assert result["static_records_per_s"] > 0 and result["dynamic_over_static"] > 0

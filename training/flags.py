@@ -90,7 +90,16 @@ def define_pretraining_flags() -> None:
     flags.DEFINE_enum("optimizer", "lamb", ["lamb", "adam"], "lamb, or adam (AdamWeightDecay).")
     flags.DEFINE_bool("deterministic", False,
                       "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
-    flags.DEFINE_integer("seed", 12345, "Random seed (model initialisation, shuffling).")
+    flags.DEFINE_integer("seed", 12345, "Random seed (model initialisation, shuffling, dynamic masks).")
+    flags.DEFINE_bool("dynamic_masking", False,
+                      "Read unmasked records (create_pretraining_data.py --dynamic_masking) and draw a new "
+                      "whole-word mask every time a record is read, with the original generator's rule; with "
+                      "--deterministic the masks depend only on --seed, the record and the epoch. Needs "
+                      "--vocab_file.")
+    flags.DEFINE_float("masked_lm_prob", 0.15, "With --dynamic_masking: the share of tokens masked (at most "
+                       "--max_predictions_per_seq per sequence), as create_pretraining_data.py's flag.")
+    flags.DEFINE_string("vocab_file", None, "With --dynamic_masking: the vocabulary the records were written with "
+                        "([MASK]'s id; random replacements are drawn from all of its ids).")
     flags.mark_flags_as_required(["input_file"])
 
 

@@ -1,4 +1,5 @@
 """NEZHA pretraining (masked LM + next sentence) on the shared loop: what run_pretraining.py runs."""
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -6,6 +7,7 @@ from typing import Dict, Optional
 import tensorflow as tf
 from absl import logging
 
+from data.dynamic_masking import DynamicMasking
 from data.pretraining_input import expand_input_files, pretraining_dataset
 from fileio.atomic import write_text
 from modeling import NezhaConfig, NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
@@ -32,6 +34,9 @@ class PretrainingOptions(RunOptions):
     deterministic: bool = False
     seed: int = 12345
     relative_attention: str = "per_distance"
+    dynamic_masking: bool = False
+    masked_lm_prob: float = 0.15
+    vocab_file: Optional[str] = None
 
 
 def pretraining_loss(model, features, training):
@@ -69,6 +74,8 @@ class PretrainingRun:
         self.precision.apply_policy()
         self.config = NezhaConfig.from_json_file(options.bert_config_file)
         self.input_files = expand_input_files(options.input_file)
+        self.masking = DynamicMasking.from_vocab_file(options.vocab_file, options.masked_lm_prob, options.seed,
+                                                      self.config.vocab_size) if options.dynamic_masking else None
         self.model = NezhaForPretraining(self.config, relative_attention=options.relative_attention,
                                          recompute_layers=options.recompute_layers)
         self.model.ensure_built()
@@ -88,13 +95,15 @@ class PretrainingRun:
                                    is_training=True, num_shards=self.distributed.size,
                                    shard_index=self.distributed.rank, deterministic=o.deterministic,
                                    skip_batches=consumed_batches if o.deterministic else 0,
-                                   vocab_size=self.config.vocab_size, seed=o.seed)
+                                   vocab_size=self.config.vocab_size, seed=o.seed,
+                                   masking=self.masking and dataclasses.replace(self.masking, stream=consumed_batches))
 
     def eval_dataset(self) -> tf.data.Dataset:
         o = self.options
         return pretraining_dataset(self.input_files, o.eval_batch_size, o.max_seq_length, o.max_predictions_per_seq,
                                    is_training=False, num_shards=self.distributed.size,
-                                   shard_index=self.distributed.rank, vocab_size=self.config.vocab_size)
+                                   shard_index=self.distributed.rank, vocab_size=self.config.vocab_size,
+                                   masking=self.masking)
 
     def train(self):
         result = self.trainer.train(self.train_dataset)
