@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/compare_original.py --original=/tmp/original --cases=train,128,8 \\
         --variants="fp32=;bf16=--precision=mixed_bfloat16"
     .venv/bin/python benchmarks/compare_original.py --nowith_original --variants="dense=--relative_attention=dense;per_distance=--relative_attention=per_distance"
+    git archive HEAD~3 | tar -x -C /tmp/before    # an earlier version of ours against this one:
+    .venv/bin/python benchmarks/compare_original.py --nowith_original --variants="before=--code=/tmp/before;now="
 
 For each case (NEZHA-base, mode,seq,batch) one worker process per implementation builds its step
 and waits: the original (its own TF1 graph through tf.compat.v1, built as ../shared/tools/bench_original.py
@@ -58,6 +60,8 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
 flags.DEFINE_enum("relative_attention", "auto", ["auto", "dense", "per_distance"],
                   "Worker of ours: how the relative-position terms are computed.")
 flags.DEFINE_bool("xla", False, "Worker of ours: XLA (jit_compile) as --use_xla sets it.")
+flags.DEFINE_string("code", None, "Variant of ours: run its worker from this copy of the project (e.g. an earlier "
+                    "commit unpacked with `git archive COMMIT | tar -x -C DIR`), to compare code versions.")
 
 HERE = Path(__file__).resolve().parent
 
@@ -179,7 +183,12 @@ def ours_worker(mode, seq, batch):
 # ------------------------------------------------------------------------------------------------ parent
 class Worker:
     def __init__(self, name, case, extra):
-        command = [sys.executable, __file__, f"--case={','.join(map(str, case))}", f"--warmup={FLAGS.warmup}"]
+        script = __file__
+        for flag in extra:
+            if flag.startswith("--code="):
+                script = str(Path(flag.split("=", 1)[1]) / "benchmarks" / "compare_original.py")
+        extra = [flag for flag in extra if not flag.startswith("--code=")]
+        command = [sys.executable, script, f"--case={','.join(map(str, case))}", f"--warmup={FLAGS.warmup}"]
         if name == "original":
             command += ["--worker=original", f"--original={FLAGS.original}"]
         else:

@@ -61,7 +61,7 @@ class _TaskModel(tf.keras.Model):
 
     head_prefix = ""
 
-    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+    def __init__(self, config: NezhaConfig, relative_attention: str = "auto", recompute_layers: bool = False,
                  **kwargs):
         super().__init__(**kwargs)
         self.config = config

@@ -53,7 +53,7 @@ class PretrainingOptions:
     log_every: int = 100
     hvd_fp16_allreduce: bool = False
     seed: int = 12345
-    relative_attention: str = "per_distance"
+    relative_attention: str = "auto"
     recompute_layers: bool = False
 
 
