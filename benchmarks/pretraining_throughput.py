@@ -24,7 +24,7 @@ flags.DEFINE_integer("warmup", 2, "Untimed calls per case (tracing, compilation,
 flags.DEFINE_integer("steps", 3, "Timed calls per case; the rate is from the median call.")
 flags.DEFINE_enum("relative_attention", "auto", ["auto", "dense", "per_distance"],
                   "How the relative-position terms are computed (auto, the default of every model: dense up to "
-                  "2 (2K + 1) tokens, per_distance beyond; see RelativePositions).")
+                  "512 tokens, per_distance beyond; see RelativePositions).")
 flags.DEFINE_bool("recompute_layers", False, "Train with NezhaModel(recompute_layers=True): each transformer layer "
                   "recomputed in the backward pass (less memory, more compute). Training cases only.")
 flags.DEFINE_enum("model", "nezha-base", list(MODELS), "Model size; tiny only checks the output format.")

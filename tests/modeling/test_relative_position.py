@@ -96,22 +96,19 @@ def test_auto_picks_one_method_per_length_for_every_model():
     from modeling.task_models import _TaskModel
     from training.pretraining import PretrainingOptions
 
-    k = 64
-    limit = 2 * (2 * k + 1)  # twice the distinct clipped distances
-    assert RelativePositions.resolve("auto", 128, k) == "dense"
-    assert RelativePositions.resolve("auto", limit, k) == "dense"
-    assert RelativePositions.resolve("auto", limit + 1, k) == "per_distance"
-    assert RelativePositions.resolve("auto", 512, k) == "per_distance"
-    assert RelativePositions.resolve("auto", 128, 16) == "per_distance"  # the rule follows K
-    assert RelativePositions.resolve("auto", tf.constant(128), k) == "dense"  # a known scalar tensor
-    assert RelativePositions.resolve("dense", 4 * limit, k) == "dense"  # explicit choices stay
+    limit = RelativePositions.DENSE_UP_TO
+    assert RelativePositions.resolve("auto", 128) == "dense"
+    assert RelativePositions.resolve("auto", limit) == "dense"
+    assert RelativePositions.resolve("auto", limit + 1) == "per_distance"
+    assert RelativePositions.resolve("auto", tf.constant(128)) == "dense"  # a known scalar tensor
+    assert RelativePositions.resolve("dense", 4 * limit) == "dense"  # explicit choices stay
     table = tf.constant(relative_position_table(2, 4))
     assert RelativePositions(table, 8, 2).method == "dense"
-    assert RelativePositions(table, 11, 2).method == "per_distance"
+    assert RelativePositions(table, limit + 8, 2).method == "per_distance"
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
     def unknown(length):
-        return tf.constant(RelativePositions.METHODS.index(RelativePositions.resolve("auto", length, k)))
+        return tf.constant(RelativePositions.METHODS.index(RelativePositions.resolve("auto", length)))
 
     assert RelativePositions.METHODS[int(unknown(tf.constant(8)))] == "per_distance"  # no [L, L, d] table
     import inspect
