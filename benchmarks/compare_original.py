@@ -203,13 +203,15 @@ class Worker:
         if command:
             self.process.stdin.write(command + "\n")
             self.process.stdin.flush()
-        line = self.process.stdout.readline()
-        if not line:
-            self.process.wait()
-            self.log.flush()
-            tail = Path(self.log.name).read_text()[-800:]
-            raise RuntimeError(f"worker {self.name} ended (exit {self.process.returncode}): {tail}")
-        return json.loads(line)
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                self.process.wait()
+                self.log.flush()
+                tail = Path(self.log.name).read_text()[-800:]
+                raise RuntimeError(f"worker {self.name} ended (exit {self.process.returncode}): {tail}")
+            if line.startswith("{"):  # the original's code prints progress of its own on stdout
+                return json.loads(line)
 
     def close(self):
         if self.process.poll() is None:
