@@ -26,19 +26,47 @@ def synthetic_batch(seq, batch, vocab, predictions=PREDICTIONS):
 
 
 def make_trainer(config_dict, features, xla, output_dir, relative_attention, distributed=None,
-                 recompute_layers=False):
-    """A built Trainer (LAMB, the pretraining loss) over a repeated one-batch dataset, ready for run_update."""
+                 recompute_layers=False, precision="float32"):
+    """A built Trainer (LAMB, the pretraining loss) over a repeated one-batch dataset, ready for run_update.
+    `precision`: the Keras policy name, set (with fp16's loss scale) as run_pretraining.py sets it."""
     import tensorflow as tf
     from modeling import NezhaConfig, NezhaForPretraining
     from modeling.optimizers import create_optimizer, name_lookup
     from training.loop import LoopSettings, Trainer
+    from training.precision import Precision
     from training.pretraining import pretraining_loss
 
+    mixed = Precision.create(use_fp16=precision == "mixed_float16", use_bf16=precision == "mixed_bfloat16")
+    mixed.apply_policy()
     model = NezhaForPretraining(NezhaConfig.from_dict(config_dict), relative_attention=relative_attention,
                                 recompute_layers=recompute_layers)
     model.ensure_built()
     optimizer = create_optimizer("lamb", 1e-4, 10000, 100, name_of=name_lookup(model.tf1_variables()))
     settings = LoopSettings(output_dir=output_dir, num_train_steps=10 ** 6, jit_compile=xla)
-    trainer = Trainer(model, pretraining_loss, optimizer, settings, distributed=distributed)
+    trainer = Trainer(model, pretraining_loss, optimizer, settings, precision=mixed, distributed=distributed)
     trainer.prepare(tf.data.Dataset.from_tensors(features).repeat())
     return trainer
+
+
+def make_forward(config_dict, features, xla, relative_attention, precision="float32", output="pretraining"):
+    """A no-argument callable: one inference call of the pretraining model (training=False) in a tf.function
+    of fixed signature, waiting for its result. output "pretraining": the masked-LM and next-sentence
+    log-probs; "pooled": the encoder's pooled output only (what the original's forward benchmark computes)."""
+    import tensorflow as tf
+    from modeling import NezhaConfig, NezhaForPretraining
+
+    tf.keras.mixed_precision.set_global_policy(precision)
+    model = NezhaForPretraining(NezhaConfig.from_dict(config_dict), relative_attention=relative_attention)
+    model.ensure_built()
+    if output == "pooled":
+        features = {name: features[name] for name in ("input_ids", "input_mask", "segment_ids")}
+    signature = {name: tf.TensorSpec(t.shape, t.dtype) for name, t in features.items()}
+
+    @tf.function(input_signature=[signature], jit_compile=xla)
+    def forward(batch):
+        if output == "pooled":
+            return (model.encoder(batch, training=False)["pooled_output"],)
+        outputs = model(batch, training=False)
+        return outputs["mlm_log_probs"], outputs["nsp_log_probs"]
+
+    return lambda: [t.numpy() for t in forward(features)]

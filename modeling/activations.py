@@ -74,3 +74,13 @@ def get_activation(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
     if not isinstance(name, str) or name.lower() not in _ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; known: {sorted(_ACTIVATIONS)}")
     return _ACTIVATIONS[name.lower()]
+
+
+# The memory-lean forms above differ from their plain formulas only in what their gradient keeps.
+# Outside training nothing is kept, and the custom-gradient wrapper only stands between the ops.
+_PLAIN_FORMS = {gelu: gelu_reference}
+
+
+def plain_form(activation: Callable[[tf.Tensor], tf.Tensor]) -> Callable[[tf.Tensor], tf.Tensor]:
+    """The same activation (same numbers) without a memory-lean custom gradient, for inference."""
+    return _PLAIN_FORMS.get(activation, activation)

@@ -62,8 +62,8 @@ class NezhaModel(BuiltFromConfig, tf.keras.Model):
 
     Returns `embedding_output`, `encoder_layers` (one per layer), `sequence_output` and
     `pooled_output`, all float32 (also under mixed precision).
-    `relative_attention` picks how the relative-position terms are computed (see RelativePositions);
-    both are exact.
+    `relative_attention` picks how the relative-position terms are computed (see RelativePositions):
+    "auto" (default) the faster exact method for each sequence length, or "dense" / "per_distance".
     `recompute_layers` (off by default) trades compute for memory in training: each transformer
     layer keeps only its input for the backward pass and recomputes the rest there (about one
     more forward pass per step). Its dropout masks are then drawn statelessly from a per-step seed
@@ -72,7 +72,7 @@ class NezhaModel(BuiltFromConfig, tf.keras.Model):
     It can also be switched on an existing model before its training step is first traced.
     """
 
-    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+    def __init__(self, config: NezhaConfig, relative_attention: str = "auto", recompute_layers: bool = False,
                  **kwargs):
         kwargs.setdefault("name", "bert")
         super().__init__(**kwargs)
@@ -132,7 +132,7 @@ class NezhaModel(BuiltFromConfig, tf.keras.Model):
             # Built once per forward pass, shared by every layer.
             relative_positions = RelativePositions(
                 tf.constant(self._relative_table),
-                tf.shape(input_ids)[1],
+                input_ids.shape[1] if input_ids.shape[1] is not None else tf.shape(input_ids)[1],
                 self.config.max_relative_position,
                 method=self.relative_attention,
             )
@@ -180,7 +180,7 @@ class NezhaWithHeads(BuiltFromConfig, tf.keras.Model):
     Subclasses create their heads after calling this constructor and list the heads' TF1 names in
     `head_tf1_variables`."""
 
-    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+    def __init__(self, config: NezhaConfig, relative_attention: str = "auto", recompute_layers: bool = False,
                  **kwargs):
         super().__init__(**kwargs)
         self.config = config

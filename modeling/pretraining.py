@@ -16,7 +16,7 @@ class NezhaForPretraining(NezhaWithHeads):
     `nsp_log_probs` [batch, 2] (float32).
     """
 
-    def __init__(self, config: NezhaConfig, relative_attention: str = "dense", recompute_layers: bool = False,
+    def __init__(self, config: NezhaConfig, relative_attention: str = "auto", recompute_layers: bool = False,
                  **kwargs):
         kwargs.setdefault("name", "nezha_for_pretraining")
         super().__init__(config, relative_attention=relative_attention, recompute_layers=recompute_layers, **kwargs)

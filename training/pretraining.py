@@ -33,7 +33,7 @@ class PretrainingOptions(RunOptions):
     optimizer: str = "lamb"
     deterministic: bool = False
     seed: int = 12345
-    relative_attention: str = "per_distance"
+    relative_attention: str = "auto"
     dynamic_masking: bool = False
     masked_lm_prob: float = 0.15
     vocab_file: Optional[str] = None

@@ -17,13 +17,15 @@ def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
     return ((1.0 - mask) * -10000.0)[:, None, None, :]
 
 
-def attention_context(probs, value, keep, rate: float, relative_positions: Optional[RelativePositions] = None):
+def attention_context(probs, value, keep, rate: float, relative_positions: Optional[RelativePositions] = None,
+                      memory_lean: bool = True):
     """sum_j D_ij v_j (+ the relative value term), D = dropout(probs) with boolean mask `keep` (None: no
     dropout) computed as tf.nn.dropout does, in value's dtype. probs [b, h, L, L], value [b, h, L, d].
 
     TensorFlow's own gradient would keep D, a fourth [b, h, L, L] tensor besides the softmax output
     (kept by the softmax's gradient anyway) and the mask; this one keeps probs, the boolean mask and
-    value, and recomputes D in the backward pass.
+    value, and recomputes D in the backward pass. With memory_lean=False (inference) the same
+    numbers come from the plain ops, differentiated by TensorFlow.
     """
     scale = 1.0 / (1.0 - rate) if keep is not None else 1.0
 
@@ -31,6 +33,13 @@ def attention_context(probs, value, keep, rate: float, relative_positions: Optio
         if keep is not None:
             p = tf.where(keep, p * scale, tf.zeros([], p.dtype))
         return tf.cast(p, value.dtype)
+
+    if not memory_lean:
+        kept = dropped(probs)
+        context = tf.einsum("bhij,bhjd->bhid", kept, value)
+        if relative_positions is not None:
+            context += relative_positions.value_context(kept)
+        return context
 
     @tf.custom_gradient
     def context_of(probs, value):
@@ -109,7 +118,8 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         keep = None
         if training and self.dropout_rate > 0:
             keep = dropout_keep_mask(tf.shape(probs), self.dropout_rate, dropout_seed)
-        context = attention_context(probs, value, keep, self.dropout_rate, relative_positions)
+        context = attention_context(probs, value, keep, self.dropout_rate, relative_positions,
+                                    memory_lean=bool(training))
         context = tf.transpose(context, [0, 2, 1, 3])
         batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
         return tf.reshape(context, [batch, length, self.hidden_size])

@@ -36,7 +36,10 @@ class LayerNorm(tf.keras.layers.Layer):
     """Normalises over the last axis with epsilon 1e-12 (the original's), variables `gamma` and `beta`.
 
     The layer's dtype policy is float32 whatever the global policy, so under mixed precision the
-    statistics are computed in float32 and the output is float32.
+    statistics are computed in float32 and the output is float32. In training (and when `training`
+    is not given) it uses the memory-lean gradient of `layer_norm`; with training=False the plain
+    formula (same numbers), which leaves the optimised inference graph free of the custom-gradient
+    wrapper.
     """
 
     def __init__(self, epsilon: float = 1e-12, **kwargs):
@@ -50,8 +53,9 @@ class LayerNorm(tf.keras.layers.Layer):
         self.beta = self.add_weight("beta", shape=[size], initializer="zeros")
         super().build(input_shape)
 
-    def call(self, inputs):
-        return layer_norm(tf.cast(inputs, tf.float32), self.gamma, self.beta, self.epsilon)
+    def call(self, inputs, training=None):
+        normalise = layer_norm_reference if training is not None and not training else layer_norm
+        return normalise(tf.cast(inputs, tf.float32), self.gamma, self.beta, self.epsilon)
 
     def tf1_variables(self, prefix: str) -> dict:
         return {f"{prefix}/gamma": self.gamma, f"{prefix}/beta": self.beta}

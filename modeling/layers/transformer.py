@@ -5,7 +5,7 @@ from typing import Optional
 
 import tensorflow as tf
 
-from modeling.activations import get_activation
+from modeling.activations import get_activation, plain_form
 from modeling.layers.attention import RelativeSelfAttention
 from modeling.layers.layer_norm import LayerNorm
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
@@ -46,9 +46,10 @@ class TransformerBlock(tf.keras.layers.Layer):
         )
         self.attention_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
         self.attention_layer_norm = LayerNorm(epsilon=layer_norm_eps, name="attention_LayerNorm")
+        # The activation is applied in call: its memory-lean form in training, its plain one otherwise.
+        self.activation = get_activation(hidden_act)
         self.intermediate = tf.keras.layers.Dense(
             intermediate_size,
-            activation=get_activation(hidden_act),
             kernel_initializer=truncated_normal(initializer_range),
             name="intermediate",
         )
@@ -73,10 +74,12 @@ class TransformerBlock(tf.keras.layers.Layer):
                                   dropout_seed=seeds[0])
         attended = dropout(self.attention_output(attended), self.attention_dropout, seeds[1], training)
         # Residual sums in float32: the LayerNorm after them is float32 anyway.
-        attention_output = self.attention_layer_norm(tf.cast(hidden, tf.float32) + tf.cast(attended, tf.float32))
-        transformed = self.output_dense(self.intermediate(attention_output))
+        attention_output = self.attention_layer_norm(tf.cast(hidden, tf.float32) + tf.cast(attended, tf.float32),
+                                                     training=training)
+        activation = self.activation if training else plain_form(self.activation)
+        transformed = self.output_dense(activation(self.intermediate(attention_output)))
         transformed = dropout(transformed, self.output_dropout, seeds[2], training)
-        return self.output_layer_norm(attention_output + tf.cast(transformed, tf.float32))
+        return self.output_layer_norm(attention_output + tf.cast(transformed, tf.float32), training=training)
 
     def tf1_variables(self, prefix: str) -> dict:
         names = self.attention.tf1_variables(f"{prefix}/attention/self")

@@ -138,3 +138,27 @@ def test_project_transposed_equals_the_batched_matmul():
     assert got.shape == (3, 5, 7)
     np.testing.assert_allclose(got.numpy(), tf.matmul(x, w, transpose_b=True).numpy(), rtol=1e-6, atol=1e-6)
     assert project_transposed(x[0], w).shape == (5, 7)
+
+
+def _custom_gradient_ops(model, features, training):
+    """Ops of the traced forward pass that tf.custom_gradient adds (IdentityN wrappers)."""
+    graph = tf.function(lambda batch: model(batch, training=training)["sequence_output"]).get_concrete_function(
+        {name: tf.TensorSpec(value.shape, value.dtype) for name, value in features.items()}).graph
+    return [op.name for op in graph.get_operations() if op.type == "IdentityN"]
+
+
+def test_inference_uses_the_plain_ops_and_training_the_lean_ones():
+    """gelu, LayerNorm and the attention context keep their memory-lean custom gradients in training
+    only: at inference the wrappers only stand between ops that oneDNN could otherwise fuse."""
+    from modeling import NezhaModel
+    from modeling_helpers import random_batch, tiny_config
+
+    config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model = NezhaModel(config, relative_attention="dense")
+    features = {k: v for k, v in random_batch(config).items() if k in ("input_ids", "input_mask", "segment_ids")}
+    assert _custom_gradient_ops(model, features, training=False) == []
+    # gelu, two LayerNorms and the attention context per layer
+    assert len(_custom_gradient_ops(model, features, training=True)) >= 4 * config.num_hidden_layers
+    inference = model(features, training=False)["sequence_output"]
+    trained_path = model(features, training=True)["sequence_output"]  # no dropout: same numbers
+    np.testing.assert_allclose(inference.numpy(), trained_path.numpy(), rtol=0, atol=1e-6)

@@ -88,3 +88,30 @@ def test_per_distance_works_with_an_unknown_length_in_a_graph():
 def test_unknown_method():
     with pytest.raises(ValueError, match="unknown relative attention method"):
         RelativePositions(tf.zeros([3, 2]), 4, 1, method="fast")
+
+
+def test_auto_picks_one_method_per_length_for_every_model():
+    """One rule, inside the model: pretraining, task models and inference all resolve "auto" by length."""
+    from modeling import NezhaForPretraining, NezhaModel
+    from modeling.task_models import _TaskModel
+    from training.pretraining import PretrainingOptions
+
+    limit = RelativePositions.DENSE_UP_TO
+    assert RelativePositions.resolve("auto", 128) == "dense"
+    assert RelativePositions.resolve("auto", limit) == "dense"
+    assert RelativePositions.resolve("auto", limit + 1) == "per_distance"
+    assert RelativePositions.resolve("auto", tf.constant(128)) == "dense"  # a known scalar tensor
+    assert RelativePositions.resolve("dense", 4 * limit) == "dense"  # explicit choices stay
+    table = tf.constant(relative_position_table(2, 4))
+    assert RelativePositions(table, 8, 2).method == "dense"
+    assert RelativePositions(table, limit + 8, 2).method == "per_distance"
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+    def unknown(length):
+        return tf.constant(RelativePositions.METHODS.index(RelativePositions.resolve("auto", length)))
+
+    assert RelativePositions.METHODS[int(unknown(tf.constant(8)))] == "per_distance"  # no [L, L, d] table
+    import inspect
+    for model in (NezhaModel, NezhaForPretraining, _TaskModel):
+        assert inspect.signature(model.__init__).parameters["relative_attention"].default == "auto"
+    assert PretrainingOptions.__dataclass_fields__["relative_attention"].default == "auto"

@@ -1,0 +1,162 @@
+"""scripts/install.sh: the Python version check (and PYTHON=...), and the Horovod build it chooses for a
+machine with and without CUDA / NCCL / MPI, decided by scripts/horovod_build_env.sh from what is
+installed. Fake interpreters and fake CUDA trees stand in for real ones: nothing is installed or built."""
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALL = REPO / "scripts" / "install.sh"
+BUILD_ENV = REPO / "scripts" / "horovod_build_env.sh"
+BASH = "/bin/bash"
+
+
+def executable(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
+
+
+def fake_python(path: Path, version: str, log: Path) -> Path:
+    """Answers the version query with `version`; any other call is logged and fails (so nothing is installed)."""
+    return executable(path, f"""#!/bin/sh
+case "$*" in
+  *version_info*) echo {version} ;;
+  --version) echo "Python {version}.0" ;;
+  *) echo "$0 $*" >> {log}; exit 7 ;;
+esac
+""")
+
+
+def run_install(tmp_path, **env):
+    full_env = dict(os.environ, VENV=str(tmp_path / "venv"), **env)
+    return subprocess.run([BASH, str(INSTALL)], capture_output=True, text=True, env=full_env, timeout=60)
+
+
+def test_unsupported_python_stops_at_once_with_what_works(tmp_path):
+    log = tmp_path / "calls.log"
+    python = fake_python(tmp_path / "bin" / "python3.12", "3.12", log)
+    result = run_install(tmp_path, PYTHON=str(python))
+    assert result.returncode == 1
+    message = result.stderr
+    assert "is Python 3.12" in message
+    for needed in ("3.9", "3.10", "3.11", "pyenv", "deadsnakes", "PYTHON="):
+        assert needed in message, message
+    assert not log.exists(), "the unsupported interpreter was used for more than its version"
+    assert not (tmp_path / "venv").exists()
+
+
+def test_missing_python_named_by_PYTHON_is_reported(tmp_path):
+    result = run_install(tmp_path, PYTHON=str(tmp_path / "nowhere" / "python3.11"))
+    assert result.returncode == 1
+    assert "is not an executable" in result.stderr and "3.11" in result.stderr
+
+
+def test_PYTHON_is_the_interpreter_that_makes_the_venv(tmp_path):
+    log = tmp_path / "calls.log"
+    python = fake_python(tmp_path / "elsewhere" / "python", "3.11", log)
+    result = run_install(tmp_path, PYTHON=str(python))
+    assert result.returncode != 0  # the fake cannot make a venv; that it was asked to is the point
+    assert log.read_text().split() == [str(python), "-m", "venv", str(tmp_path / "venv")]
+
+
+def test_existing_venv_of_an_unsupported_python_is_refused(tmp_path):
+    fake_python(tmp_path / "venv" / "bin" / "python", "3.12", tmp_path / "calls.log")
+    result = run_install(tmp_path)
+    assert result.returncode == 1
+    assert "made with Python 3.12" in result.stderr and "rm -rf" in result.stderr
+
+
+def build_settings(tmp_path, cuda_home=None, path_tools=(), nccl_home=None, extra_env=None):
+    """Runs horovod_build_env.sh with a PATH holding only `path_tools` (fake executables) and the given
+    CUDA_HOME; returns (dict of KEY=VALUE lines, stderr)."""
+    bin_dir = tmp_path / "path"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in path_tools:
+        executable(bin_dir / tool, "#!/bin/sh\nexit 0\n")
+    env = {"PATH": str(bin_dir), "CUDA_HOME": str(cuda_home or tmp_path / "no-cuda")}
+    if nccl_home:
+        env["NCCL_HOME"] = str(nccl_home)
+    env.update(extra_env or {})
+    result = subprocess.run([BASH, str(BUILD_ENV)], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    settings = dict(line.split("=", 1) for line in result.stdout.split())
+    return settings, result.stderr
+
+
+def fake_cuda(root: Path, with_nccl: bool) -> Path:
+    executable(root / "bin" / "nvcc", "#!/bin/sh\necho fake nvcc\n")
+    if with_nccl:
+        (root / "include").mkdir(parents=True)
+        (root / "include" / "nccl.h").write_text("/* fake */\n")
+        (root / "lib64").mkdir(parents=True)
+        (root / "lib64" / "libnccl.so.2").write_text("")
+    return root
+
+
+CPU_BUILD = {"HOROVOD_WITH_TENSORFLOW": "1", "HOROVOD_WITH_GLOO": "1", "HOROVOD_WITHOUT_MPI": "1",
+             "HOROVOD_WITHOUT_PYTORCH": "1", "HOROVOD_WITHOUT_MXNET": "1", "HOROVOD_CPU_OPERATIONS": "gloo",
+             "HOROVOD_BUILD_VARIANT": "cpu-gloo", "NEZHA_WHEEL_CACHE": "nezha-tf2-wheels"}
+
+
+def test_machine_without_cuda_gets_the_cpu_build_in_the_cache_it_always_had(tmp_path):
+    settings, stderr = build_settings(tmp_path)
+    # Exactly the settings (and wheel cache directory) of the CPU-only install.sh before GPU support:
+    # a CPU machine that built Horovod once reuses that wheel.
+    assert settings == CPU_BUILD
+    assert "no CUDA" in stderr
+
+
+system_nccl = any(Path(p, "include", "nccl.h").exists() for p in ("/usr", "/usr/local"))
+
+
+@pytest.mark.skipif(system_nccl, reason="this machine has NCCL installed system-wide")
+def test_cuda_without_nccl_stays_on_the_cpu_build_and_says_why(tmp_path):
+    settings, stderr = build_settings(tmp_path, cuda_home=fake_cuda(tmp_path / "cuda", with_nccl=False))
+    assert settings == CPU_BUILD
+    assert "no NCCL" in stderr
+
+
+def test_cuda_and_nccl_give_the_nccl_build(tmp_path):
+    cuda = fake_cuda(tmp_path / "cuda", with_nccl=True)
+    settings, stderr = build_settings(tmp_path, cuda_home=cuda)
+    assert settings["HOROVOD_GPU_OPERATIONS"] == "NCCL"
+    assert settings["HOROVOD_CUDA_HOME"] == str(cuda)
+    assert settings["HOROVOD_NCCL_HOME"] == str(cuda)
+    assert settings["HOROVOD_WITH_GLOO"] == "1" and settings["HOROVOD_WITHOUT_MPI"] == "1"
+    assert settings["HOROVOD_BUILD_VARIANT"] == "gpu-nccl"
+    assert settings["NEZHA_WHEEL_CACHE"] == "nezha-tf2-wheels-gpu-nccl"
+
+
+def test_nccl_in_its_own_home_and_nvcc_found_on_path(tmp_path):
+    cuda = fake_cuda(tmp_path / "cuda", with_nccl=False)
+    nccl = tmp_path / "nccl"
+    (nccl / "include").mkdir(parents=True)
+    (nccl / "include" / "nccl.h").write_text("")
+    (nccl / "lib").mkdir()
+    (nccl / "lib" / "libnccl.so").write_text("")
+    settings, _ = build_settings(tmp_path, path_tools=(), nccl_home=nccl,
+                                 extra_env={"PATH": f"{cuda / 'bin'}:{tmp_path / 'path'}"})
+    assert settings["HOROVOD_GPU_OPERATIONS"] == "NCCL"
+    assert settings["HOROVOD_CUDA_HOME"] == str(cuda)
+    assert settings["HOROVOD_NCCL_HOME"] == str(nccl)
+
+
+def test_mpi_is_built_in_when_mpicxx_is_installed(tmp_path):
+    settings, stderr = build_settings(tmp_path, cuda_home=fake_cuda(tmp_path / "cuda", with_nccl=True),
+                                      path_tools=("mpicxx", "mpirun"))
+    assert settings["HOROVOD_WITH_MPI"] == "1" and "HOROVOD_WITHOUT_MPI" not in settings
+    assert "HOROVOD_CPU_OPERATIONS" not in settings  # Horovod's default with MPI
+    assert settings["HOROVOD_BUILD_VARIANT"] == "gpu-nccl-mpi"
+    assert settings["NEZHA_WHEEL_CACHE"] == "nezha-tf2-wheels-gpu-nccl-mpi"
+    cpu_settings, _ = build_settings(tmp_path, path_tools=("mpicxx",))
+    assert cpu_settings["HOROVOD_BUILD_VARIANT"] == "cpu-gloo-mpi" and "HOROVOD_GPU_OPERATIONS" not in cpu_settings
+
+
+def test_cpu_build_can_be_forced(tmp_path):
+    settings, _ = build_settings(tmp_path, cuda_home=fake_cuda(tmp_path / "cuda", with_nccl=True),
+                                 extra_env={"HOROVOD_BUILD_FOR": "cpu"})
+    assert settings == CPU_BUILD
