@@ -284,7 +284,10 @@ class Progress:
 
     def say(self, message):
         if self.enabled:
-            print(f"[{self.label}] {message}", file=self.stream, flush=True)
+            # One write per line: print() writes the text and the newline separately, and on the
+            # shared stderr of several workers another line could land in between.
+            self.stream.write(f"[{self.label}] {message}\n")
+            self.stream.flush()
 
     def on_bytes(self, count):
         self.bytes_read += count

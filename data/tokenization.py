@@ -16,7 +16,9 @@ import unicodedata
 
 UNK_TOKEN = "[UNK]"
 MAX_INPUT_CHARS_PER_WORD = 200
-_PIECE_CACHE_LIMIT = 2_000_000  # bounds memory on corpora with endless distinct words
+# Bounds memory on corpora with endless distinct words: 1.9M entries of Latin words took 845 MB;
+# Chinese text stays far below. Cleared when full, so frequent words are cached again at once.
+_PIECE_CACHE_LIMIT = 200_000
 
 # CJK Unified Ideographs (and extensions A-E), Compatibility Ideographs and their Supplement.
 _CJK_RANGES = (

@@ -363,6 +363,8 @@ def test_progress_lines_name_the_phase_rate_and_eta(tmp_path, toy_vocab):
     count = len(pretraining_workers.plan_groups([str(corpus)], 300))
     assert f"[groups] {count} group(s) of at most 0.0003 MB from 1 file(s); this process runs {count} of them " \
            "with 2 worker(s)" in lines
+    # whole lines only: two workers share stderr, and a line written in two parts could be cut by another
+    assert not [line for line in lines if line.count("[group ") > 1], result.stderr
     assert any(line.startswith(f"[group 1/{count}] made ") for line in lines)
     assert any(line.startswith(f"[groups] {count}/{count} groups done: ") and "MB of text/s, ETA" in line
                for line in lines)
