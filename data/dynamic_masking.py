@@ -37,7 +37,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from data.pretraining_input import InputFileError, _records_with_origin, first_example, parse_checked
+from data.pretraining_input import (InputFileError, _records_with_origin, check_first_record, first_example,
+                                    parse_checked, shuffled_records)
 from data.tokenization import VocabularyError, load_vocab
 from data.unmasked_instances import UNMASKED_FEATURES, WORD_IDS
 
@@ -98,7 +99,7 @@ class DynamicMasking:
         if is_training and not deterministic:
             # Nothing here is reproducible record by record (the interleave is not), so one draw per
             # batch serves: a per-record map would cost more than the rest of the pipeline.
-            records = _shuffled_records(files, num_cpu_threads, shuffle_seed).batch(batch_size, drop_remainder=True)
+            records = shuffled_records(files, num_cpu_threads, shuffle_seed).batch(batch_size, drop_remainder=True)
             salts = tf.data.Dataset.random(seed=self._stream_seed(shard_index))
             seed = tf.constant(self.seed, tf.int64)
 
@@ -163,14 +164,6 @@ def _keyed_records(files, is_training, seed, max_seq_length, skip_records):
         return names.flat_map(records_of(tf.constant(0, tf.int64)))
     epochs = tf.data.Dataset.counter()
     return epochs.flat_map(lambda epoch: names.flat_map(records_of(epoch))).skip(skip_records)
-
-
-def _shuffled_records(files, num_cpu_threads, shuffle_seed):
-    """The static training pipeline's order: files shuffled, interleaved, a 100-record shuffle."""
-    names = tf.data.Dataset.from_tensor_slices(files).repeat().shuffle(len(files), seed=shuffle_seed)
-    records = names.interleave(_records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
-                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    return records.shuffle(100, seed=shuffle_seed)
 
 
 def num_to_predict(num_tokens: tf.Tensor, masked_lm_prob: float, max_predictions_per_seq: int) -> tf.Tensor:
@@ -280,9 +273,4 @@ def check_unmasked_records(path: str, max_seq_length: int) -> None:
                 f"data with create_pretraining_data.py --dynamic_masking")
         raise InputFileError(f"{path}: record 0 has no feature {WORD_IDS!r}: not a record of "
                              f"create_pretraining_data.py --dynamic_masking")
-    for name, (expected, source) in unmasked_lengths(max_seq_length).items():
-        if name not in feature:
-            raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
-        found = len(feature[name].int64_list.value)
-        if found != expected:
-            raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {expected}")
+    check_first_record(path, feature, unmasked_lengths(max_seq_length))

@@ -6,6 +6,7 @@ import tensorflow as tf
 SEQUENCE_FEATURES = ("input_ids", "input_mask", "segment_ids")
 PREDICTION_FEATURES = ("masked_lm_positions", "masked_lm_ids", "masked_lm_weights")
 ID_FEATURES = ("input_ids", "masked_lm_ids")
+FLOAT_FEATURES = ("masked_lm_weights",)
 
 
 class InputFileError(ValueError):
@@ -58,23 +59,38 @@ def first_example(path: str) -> tf.train.Example:
         raise InputFileError(f"{path}: record 0 is not a tf.train.Example ({error})") from None
 
 
+def check_first_record(path: str, feature, expected: Dict[str, tuple]) -> None:
+    """Says which feature of `path`'s first record (its `features.feature` map) is absent or has
+    another length than `expected` (feature -> (length, what sets it), as expected_lengths)."""
+    for name, (length, source) in expected.items():
+        if name not in feature:
+            raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
+        found = len(feature[name].float_list.value) if name in FLOAT_FEATURES else len(feature[name].int64_list.value)
+        if found != length:
+            raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
+
+
 def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
     """Reads the first record of `path` and says which feature has which length, if any is wrong.
 
     A quick look before the model is built, so that a wrong file (or wrong flags) is reported at
     once; every later record is checked as it is read (`_decoder`).
     """
-    example = first_example(path)
-    for name, (length, source) in expected_lengths(max_seq_length, max_predictions_per_seq).items():
-        if name not in example.features.feature:
-            if "word_ids" in example.features.feature:  # see data/unmasked_instances.py
-                raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
-                                     f"--dynamic_masking): train with --dynamic_masking (and --vocab_file)")
-            raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
-        feature = example.features.feature[name]
-        found = len(feature.float_list.value) if name == "masked_lm_weights" else len(feature.int64_list.value)
-        if found != length:
-            raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
+    feature = first_example(path).features.feature
+    expected = expected_lengths(max_seq_length, max_predictions_per_seq)
+    if "word_ids" in feature and any(name not in feature for name in expected):  # see data/unmasked_instances.py
+        raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
+                             f"--dynamic_masking): train with --dynamic_masking (and --vocab_file)")
+    check_first_record(path, feature, expected)
+
+
+def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int) -> tf.data.Dataset:
+    """(file, index, record) in the original's training order: files shuffled and repeated, records
+    interleaved from several files and shuffled in a 100-record buffer."""
+    names = tf.data.Dataset.from_tensor_slices(list(files)).repeat().shuffle(len(files), seed=seed)
+    records = names.interleave(_records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
+                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    return records.shuffle(100, seed=seed)
 
 
 def _records_with_origin(path):
@@ -169,10 +185,7 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
     elif deterministic:
         records = names.flat_map(_records_with_origin).repeat().skip(skip_batches * batch_size)
     else:
-        names = names.repeat().shuffle(len(files), seed=seed)
-        records = names.interleave(_records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
-                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-        records = records.shuffle(100, seed=seed)
+        records = shuffled_records(files, num_cpu_threads, seed)
     dataset = records.batch(batch_size, drop_remainder=is_training)
     dataset = dataset.map(_decoder(max_seq_length, max_predictions_per_seq),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
