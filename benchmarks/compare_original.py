@@ -45,12 +45,15 @@ flags.DEFINE_string("original", None, "Directory made by ../shared/tools/prepare
 flags.DEFINE_string("cases", "train,128,8;train,512,2;forward,128,8;forward,512,2",
                     "Semicolon-separated mode,seq,batch (mode train or forward), NEZHA-base.")
 flags.DEFINE_string("variants", "ours=", "Semicolon-separated name=flags of our worker (space-separated: "
-                    "--precision, --relative_attention, --xla), one worker of ours per variant; e.g. "
+                    "--precision, --relative_attention, --xla, --intra_op_threads, --inter_op_threads), one "
+                    "worker of ours per variant; e.g. "
                     "'fp32=;bf16=--precision=mixed_bfloat16'.")
 flags.DEFINE_bool("with_original", True, "Run the original too (off: compare the variants of ours only).")
 flags.DEFINE_integer("pairs", 8, "Timed turns per case: each implementation runs one step per turn.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps of each worker before the first turn.")
 flags.DEFINE_integer("start_timeout_s", 1200, "A worker not ready (built and warmed up) by then fails the case.")
+flags.DEFINE_integer("profile_steps", 0, "After the timed turns, trace this many more steps of each worker with "
+                     "tf.profiler and print where its time goes by op type (benchmarks/op_profile.py). 0: off.")
 flags.DEFINE_string("output", None, "Also append the JSON lines to this file.")
 # The worker's own flags (the parent starts workers with them).
 flags.DEFINE_enum("worker", None, ["original", "ours"], "Internal: run as a worker of this implementation.")
@@ -60,6 +63,11 @@ flags.DEFINE_enum("precision", "float32", ["float32", "mixed_bfloat16", "mixed_f
 flags.DEFINE_enum("relative_attention", "auto", ["auto", "dense", "per_distance"],
                   "Worker of ours: how the relative-position terms are computed.")
 flags.DEFINE_bool("xla", False, "Worker of ours: XLA (jit_compile) as --use_xla sets it.")
+flags.DEFINE_integer("intra_op_threads", 0, "Worker (either): TensorFlow's intra-op thread pool size (0: its default, "
+                     "the number of cores). For the original pass it in --original_flags.")
+flags.DEFINE_integer("inter_op_threads", 0, "Worker (either): TensorFlow's inter-op thread pool size (0: its default).")
+flags.DEFINE_string("original_flags", "", "Space-separated worker flags for the original's worker (the thread "
+                    "settings), e.g. '--inter_op_threads=1'.")
 flags.DEFINE_string("code", None, "Variant of ours: run its worker from this copy of the project (e.g. an earlier "
                     "commit unpacked with `git archive COMMIT | tar -x -C DIR`), to compare code versions.")
 
@@ -124,6 +132,9 @@ def serve(step, matmul=None):
             reply({"seconds": time.perf_counter() - started})
         elif command == "matmul":
             reply({"matmul_gflops": matmul()})
+        elif command.startswith("profile "):
+            from op_profile import profile_steps, summarize
+            reply(summarize(profile_steps(step, int(command.split()[1]))))
         elif command == "quit":
             reply({"peak_rss_mb": common.peak_rss_mb()})
             return
@@ -160,15 +171,19 @@ def original_worker(mode, seq, batch):
         nsp, _, _ = run_pretraining.get_next_sentence_output(config, model.get_pooled_output(),
                                                              tf.zeros((batch, 1), tf.int32))
         op = optimization.create_optimizer(mlm + nsp, 1e-4, 1000, 10, optimizer_algo="lamb")
-    session = tf.Session()
+    session = tf.Session(config=tf.ConfigProto(intra_op_parallelism_threads=FLAGS.intra_op_threads,
+                                               inter_op_parallelism_threads=FLAGS.inter_op_threads))
     session.run(tf.global_variables_initializer())
     serve(lambda: session.run(op))
 
 
 def ours_worker(mode, seq, batch):
     import tempfile
+    import tensorflow as tf
     from nezha_setup import make_forward, make_trainer, synthetic_batch
 
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
+    tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
     features = synthetic_batch(seq, batch, NEZHA_BASE["vocab_size"])
     if mode == "forward":
         step = make_forward(NEZHA_BASE, features, FLAGS.xla, FLAGS.relative_attention, FLAGS.precision, "pooled")
@@ -190,7 +205,7 @@ class Worker:
         extra = [flag for flag in extra if not flag.startswith("--code=")]
         command = [sys.executable, script, f"--case={','.join(map(str, case))}", f"--warmup={FLAGS.warmup}"]
         if name == "original":
-            command += ["--worker=original", f"--original={FLAGS.original}"]
+            command += ["--worker=original", f"--original={FLAGS.original}"] + FLAGS.original_flags.split()
         else:
             command += ["--worker=ours"] + list(extra)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -243,6 +258,8 @@ def run_case(case, runners):
             for worker in order:
                 seconds[worker.name].append(worker.ask("step")["seconds"])
             gflops.append(ours.ask("matmul")["matmul_gflops"])
+        profiles = {worker.name: worker.ask(f"profile {FLAGS.profile_steps}") for worker in workers
+                    if FLAGS.profile_steps}
         rss = {worker.name: worker.ask("quit")["peak_rss_mb"] for worker in workers}
     except RuntimeError as error:
         emit({"case": label, "error": str(error)})
@@ -262,6 +279,8 @@ def run_case(case, runners):
               "matmul_gflops_median": round(statistics.median(gflops), 1),
               "matmul_gflops_min": min(gflops), "matmul_gflops_max": max(gflops),
               "load_average_1min": common.load_average()})
+    for name, profile in profiles.items():
+        emit({"case": label, "impl": name, "profile": profile})
     names = [name for name, _ in runners]
     references = [names[0]] + ([names[1]] if names[0] == "original" and len(names) > 2 else [])
     for reference in references:

@@ -55,3 +55,24 @@ def test_input_pipeline_dynamic_case(repo_dir, shared_dir):
     assert_case_format(result, "records_per_s")
     assert result["name"] == "input_pipeline_dynamic"
     assert result["static_records_per_s"] > 0 and result["dynamic_over_static"] > 0
+
+
+def test_op_profile_counts_the_kernels_inside_a_function(repo_dir):
+    # The trace is parsed in a subprocess: the profiler is process-wide.
+    script = """
+import json, sys
+import tensorflow as tf
+sys.path.insert(0, "benchmarks")
+from op_profile import profile_steps, summarize
+x = tf.random.normal([128, 128])
+step = tf.function(lambda: tf.tanh(tf.matmul(x, x)))
+step()
+print(json.dumps(summarize(profile_steps(lambda: step().numpy(), steps=2))))
+"""
+    (profile,) = run_json_lines(repo_dir, "-c", script)
+    op_types = [op_type for op_type, _, _ in profile["top_ops"]]
+    assert "Tanh" in op_types
+    assert any("MatMul" in op_type for op_type in op_types)
+    assert not {"PartitionedCall", "StatefulPartitionedCall"} & set(op_types), "containers would count twice"
+    assert 0 < profile["matmul_op_share"] < 1
+    assert abs(sum(share for _, _, share in profile["top_ops"]) + profile["other_share"] - 1) < 0.01
