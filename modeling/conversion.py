@@ -22,7 +22,7 @@ from modeling.checkpoint import (
     resolve_checkpoint_prefix,
     save_tf1_checkpoint,
 )
-from modeling.checkpoint_formats import checkpoint_format
+from modeling.checkpoint_formats import CheckpointError, checkpoint_format, load_tf2_checkpoint
 from modeling.config import NezhaConfig, read_json_file
 from modeling.encoder import NezhaModel
 from modeling.hf_checkpoint import (
@@ -164,15 +164,14 @@ def load_any(path, kind: Optional[str] = None, config_path: Optional[str] = None
         return Loaded(model, kind, "tf1", report=load_tf1_checkpoint(model, prefix))
     kind, num_labels, use_crf = _tf2_kind(shapes, kind, prefix)
     model = build_model(kind, config, num_labels, use_crf)
-    # read, not restore: restore would add a save_counter that the check below counts as unmatched.
-    status = tf.train.Checkpoint(model=model).read(prefix)
+    # The same loader as --init_checkpoint: what it could not fill is in the report, which
+    # check_complete turns into a refusal (or, with --allow_partial, a warning).
     try:
-        status.expect_partial()  # optimizer slots and the step counter are not the model's
-        status.assert_existing_objects_matched()
-    except AssertionError as error:
-        raise ConversionError(f"{prefix} does not hold every variable of a {kind} model with the config "
-                              f"given (another model or config?): {str(error)[:500]}") from None
-    return Loaded(model, kind, "tf2")
+        report = load_tf2_checkpoint(model, prefix)
+    except (CheckpointError, ValueError, tf.errors.InvalidArgumentError) as error:
+        raise ConversionError(f"{prefix} does not hold a {kind} model with the config given (another model or "
+                              f"config?): {str(error)[:500]}") from None
+    return Loaded(model, kind, "tf2", report=report)
 
 
 def _load_hf(path: str, kind: Optional[str], config_path: Optional[str]) -> Loaded:
