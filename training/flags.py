@@ -88,6 +88,16 @@ def define_pretraining_flags() -> None:
                       "original's flag); --noreport_loss logs step, throughput, learning rate and loss scale "
                       "only. TensorBoard scalars are written either way.")
     flags.DEFINE_enum("optimizer", "lamb", ["lamb", "adam"], "lamb, or adam (AdamWeightDecay).")
+    flags.DEFINE_bool("lamb_exclude_from_layer_adaptation", False,
+                      "LAMB: give LayerNorm parameters and biases (the variables excluded from weight decay) "
+                      "plain Adam steps, without the layer-wise trust ratio, as the LAMB paper's reference code "
+                      "and NVIDIA's do. Off (the original): the ratio applies to them too, so those that start "
+                      "at zero (biases, LayerNorm beta, the masked-LM output bias) stay near zero for thousands "
+                      "of updates, which slows small-scale pretraining (docs/pretraining.md).")
+    flags.register_multi_flags_validator(
+        ["lamb_exclude_from_layer_adaptation", "optimizer"],
+        lambda values: not (values["lamb_exclude_from_layer_adaptation"] and values["optimizer"] != "lamb"),
+        message="--lamb_exclude_from_layer_adaptation needs --optimizer=lamb")
     flags.DEFINE_bool("deterministic", False,
                       "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
     flags.DEFINE_integer("seed", 12345, "Random seed (model initialisation, shuffling, dynamic masks).")

@@ -31,6 +31,7 @@ class PretrainingOptions(RunOptions):
     num_warmup_steps: int = 10000
     max_eval_steps: int = 100
     optimizer: str = "lamb"
+    lamb_exclude_from_layer_adaptation: bool = False
     deterministic: bool = False
     seed: int = 12345
     relative_attention: str = "auto"
@@ -82,7 +83,8 @@ class PretrainingRun:
         # Under Horovod the original multiplies the learning rate by the number of processes.
         self.optimizer = create_optimizer(options.optimizer, options.learning_rate * self.distributed.size,
                                           options.num_train_steps, options.num_warmup_steps,
-                                          name_of=name_lookup(self.model.tf1_variables(), fallback=None))
+                                          name_of=name_lookup(self.model.tf1_variables(), fallback=None),
+                                          lamb_exclude_from_layer_adaptation=options.lamb_exclude_from_layer_adaptation)
         settings = options.loop_settings(options.num_train_steps)
         self.trainer = Trainer(self.model, pretraining_loss, self.optimizer, settings,
                                precision=self.precision, distributed=self.distributed)

@@ -11,15 +11,27 @@ class Lamb(DecoupledWeightDecayOptimizer):
 
     The ratio's denominator keeps the decay term for every variable and puts eps inside the
     square root, unlike the update itself: that is the original's behaviour, kept on purpose.
+
+    The original applies the ratio to every variable, LayerNorm parameters and biases included. A
+    variable that starts at zero (every bias, LayerNorm's beta, the masked-LM output bias) then
+    takes one step of about lr and from there grows by a factor of at most (1 + lr) per update: in
+    thousands of updates it stays near zero. The masked-LM output bias can then not learn the
+    token frequencies, and the encoder has to encode them instead (docs/pretraining.md).
+    `exclude_from_layer_adaptation=True` gives the variables excluded from weight decay a ratio of
+    1 (plain Adam steps), as the LAMB paper's reference and NVIDIA's implementations do.
     """
 
-    def __init__(self, learning_rate, name: str = "lamb", **kwargs):
+    def __init__(self, learning_rate, name: str = "lamb", exclude_from_layer_adaptation: bool = False, **kwargs):
         super().__init__(learning_rate, name=name, **kwargs)
+        self.exclude_from_layer_adaptation = bool(exclude_from_layer_adaptation)
 
     def _apply_one(self, grad, variable, m, v, decay, lr, t):
         grad, m, v = self._moments(grad, m, v)
         m_hat = m * (1.0 / (1.0 - tf.pow(self.beta_1, t)))
         v_hat = v * (1.0 / (1.0 - tf.pow(self.beta_2, t)))
+        update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
+        if not decay and self.exclude_from_layer_adaptation:
+            return variable.assign_sub(lr * update)
         w = tf.convert_to_tensor(variable)
         decay_term = self.weight_decay_rate * w
         w_norm = tf.norm(w)
@@ -28,7 +40,9 @@ class Lamb(DecoupledWeightDecayOptimizer):
         ratio = tf.where((w_norm > 0.0) & (g_norm > 0.0),
                          tf.math.divide_no_nan(w_norm, ratio_denominator), 1.0)
         ratio = tf.clip_by_value(ratio, 0.0, 10.0)
-        update = m_hat / (tf.sqrt(v_hat) + self.epsilon)
         if decay:
             update = update + decay_term
         return variable.assign_sub(ratio * lr * update)
+
+    def get_config(self):
+        return dict(super().get_config(), exclude_from_layer_adaptation=self.exclude_from_layer_adaptation)

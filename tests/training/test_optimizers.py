@@ -40,10 +40,10 @@ def _grads(step):
     return {name: rng.randn(*shape) * 0.1 for name, shape in shapes.items()}
 
 
-def _run(optimizer_class, steps=3):
+def _run(optimizer_class, steps=3, **options):
     values, variables = _variables()
     schedule = PolynomialWarmup(1e-2, 10, 2)
-    optimizer = optimizer_class(schedule, name_of=name_lookup(variables))
+    optimizer = optimizer_class(schedule, name_of=name_lookup(variables), **options)
     for step in range(steps):
         grads = _grads(step)
         # the bias gradient arrives as IndexedSlices, like an embedding's
@@ -73,8 +73,9 @@ def test_adam_weight_decay_matches_numpy_reference():
         np.testing.assert_allclose(result[name], w, atol=1e-6, err_msg=name)
 
 
-def test_lamb_matches_numpy_reference():
-    values, result = _run(Lamb)
+@pytest.mark.parametrize("exclude_from_layer_adaptation", [False, True])
+def test_lamb_matches_numpy_reference(exclude_from_layer_adaptation):
+    values, result = _run(Lamb, exclude_from_layer_adaptation=exclude_from_layer_adaptation)
     for name, w in values.items():
         w = w.astype(np.float64)
         m = np.zeros_like(w)
@@ -88,9 +89,34 @@ def test_lamb_matches_numpy_reference():
             w_norm, g_norm = np.linalg.norm(w), np.linalg.norm(g)
             ratio = w_norm / np.linalg.norm(m_hat / np.sqrt(v_hat + EPS) + WD * w) if w_norm > 0 and g_norm > 0 else 1.0
             ratio = np.clip(ratio, 0, 10)
+            if exclude_from_layer_adaptation and _excluded(name):
+                ratio = 1.0  # plain Adam steps for LayerNorm parameters and biases
             update = m_hat / (np.sqrt(v_hat) + EPS) + (0 if _excluded(name) else WD * w)
             w = w - ratio * reference_lr(t, 1e-2, 10, 2) * update
         np.testing.assert_allclose(result[name], w, atol=1e-6, err_msg=name)
+
+
+def _zero_bias_after(steps, **options):
+    bias = tf.Variable(tf.zeros([8]))
+    optimizer = Lamb(1e-3, name_of=lambda variable: "layer/bias", **options)
+    for _ in range(steps):
+        optimizer.apply_gradients([(tf.ones([8]), bias)])
+    return np.abs(bias.numpy()).max()
+
+
+def test_lamb_ratio_keeps_a_zero_initialised_bias_near_zero_unless_excluded():
+    # The original's rule: one step of lr from zero, then at most a factor (1 + lr) per update.
+    assert _zero_bias_after(200) < 1e-3 * (1 + 1e-3) ** 200
+    # Excluded from layer adaptation: a plain Adam step of lr every update.
+    np.testing.assert_allclose(_zero_bias_after(200, exclude_from_layer_adaptation=True), 0.2, rtol=1e-3)
+
+
+def test_create_optimizer_passes_the_lamb_option_and_refuses_it_for_adam():
+    from modeling.optimizers import create_optimizer
+    assert create_optimizer("lamb", 1e-3, 10, 1, lamb_exclude_from_layer_adaptation=True).exclude_from_layer_adaptation
+    assert not create_optimizer("lamb", 1e-3, 10, 1).exclude_from_layer_adaptation
+    with pytest.raises(ValueError, match="lamb optimizer only"):
+        create_optimizer("adam", 1e-3, 10, 1, lamb_exclude_from_layer_adaptation=True)
 
 
 def test_weight_decay_exclusion_uses_tf1_names():
