@@ -27,7 +27,7 @@ SEEDS=${SEEDS:-"1 2 3"}
 PRETRAIN_FLAGS=${PRETRAIN_FLAGS:-}      # more run_pretraining.py flags, e.g. --lamb_exclude_from_layer_adaptation
 MODEL_CONFIG=${MODEL_CONFIG:-}          # a bert_config.json to use instead of the small NEZHA below
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
-VOCAB=$SHARED/nezha_vocab/vocab.txt
+VOCAB=${VOCAB:-$SHARED/nezha_vocab/vocab.txt}   # with MODEL_CONFIG: a vocabulary of its own (scripts/build_vocab.py)
 TASK_DATA=$SHARED/chnsenticorp
 START=$SECONDS
 
