@@ -12,6 +12,7 @@ import sys
 from absl import app, flags
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from evaluation.classification import classification_metrics  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("runs", [], "NAME=DIR1,DIR2,...: one group of run directories (one per seed). Repeat "
@@ -38,11 +39,8 @@ def test_accuracy(run_dir, gold_labels, labels):
         rows = [line.split("\t") for line in f if line.strip()]
     if len(rows) != len(gold_labels):
         raise ValueError(f"{path}: {len(rows)} predictions for {len(gold_labels)} test examples")
-    correct = 0
-    for row, gold in zip(rows, gold_labels):
-        probabilities = [float(value) for value in row]
-        correct += labels[probabilities.index(max(probabilities))] == gold
-    return correct / len(gold_labels)
+    predicted = [max(range(len(row)), key=lambda index: float(row[index])) for row in rows]
+    return classification_metrics([labels.index(gold) for gold in gold_labels], predicted, labels)["accuracy"]
 
 
 def summary(values):

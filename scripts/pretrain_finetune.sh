@@ -41,8 +41,8 @@ done
 
 elapsed() { echo "   [$(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s so far]"; }
 
-# Runs a command with its full log in $1 and only the lines matching $2 on the terminal; a failure
-# stops the recipe with the end of the log.
+# Runs a command ($3 onwards: the interpreter, then the script named in errors) with its full log in
+# $1 and only the lines matching $2 on the terminal; a failure stops the recipe with the end of the log.
 run_logged() {
   local log=$1 pattern=$2 program=$4
   shift 2
