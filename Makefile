@@ -15,7 +15,7 @@ demo: install
 demo-dynamic: install
 	bash scripts/demo.sh --dynamic
 
-# About 50 minutes on 2 cores: pretraining a small NEZHA, then ChnSentiCorp from it and from random init.
+# About 45 minutes on 2 cores: pretraining a small NEZHA, then ChnSentiCorp from it and from random init.
 pretrain-finetune: install
 	bash scripts/pretrain_finetune.sh
 

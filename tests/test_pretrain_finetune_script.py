@@ -53,8 +53,12 @@ def test_recipe_runs_end_to_end_and_resumes(tmp_path, repo_dir, shared_dir):
     table = (out / "results.md").read_text()
     assert "| pretrained | 2 |" in table and "| random init | 2 |" in table
 
+    pretrain_log = (out / "pretrain.log").read_text()
+    assert "exported TF1 checkpoint" in pretrain_log
     again = subprocess.run(command, cwd=repo_dir, env=env, capture_output=True, text=True, timeout=1200)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "corpus.txt exists" in again.stdout and "records/ exists" in again.stdout
+    assert "model.ckpt-3 exists" in again.stdout, "a finished pretraining is not repeated"
+    assert (out / "pretrain.log").read_text() == pretrain_log, "the pretraining log survives a rerun"
     assert again.stdout.count(" done") == 4, "finished fine-tuning runs are not repeated"
     assert (out / "results.md").read_text() == table
