@@ -7,7 +7,9 @@ data, masked crc32c(data)`, and the CRCs of a whole batch of records are compute
 numpy, one byte column at a time.
 """
 
+import contextlib
 import os
+import secrets
 import struct
 import tempfile
 from array import array
@@ -241,22 +243,35 @@ def frame_length(record):
     return len(record) + 16
 
 
+def _unnamed_file(directory):
+    """A read-write descriptor of a new file that no name points to. Linux's O_TMPFILE creates it
+    without a name; elsewhere the file is created under a name known beforehand and unlinked at
+    once, so that even a stop raised inside the creation (a SIGTERM handler runs between any two
+    bytecodes) finds the name to remove."""
+    directory = directory or tempfile.gettempdir()
+    if hasattr(os, "O_TMPFILE"):
+        try:
+            return os.open(directory, os.O_TMPFILE | os.O_RDWR, 0o600)
+        except OSError:  # a file system without unnamed files; the named way below says what is wrong
+            pass
+    path = os.path.join(directory, f".create_pretraining_data-spool-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
 class RecordSpool:
     """TFRecord frames appended to an unnamed temporary file, then read back by index in any order.
 
-    The file is unlinked as soon as it is created: however the process ends, even killed, the
-    system frees it and nothing is left behind. In memory: the frame offsets (eight bytes per
+    The file never has a name (or loses it at once, see `_unnamed_file`): however the process ends,
+    even killed, the system frees it and nothing is left behind. In memory: the frame offsets (eight bytes per
     record) and up to `batch` records awaiting their CRCs, which are computed a batch at a time.
     """
 
     def __init__(self, directory=None, batch=_CRC_BATCH // 2):
-        fd, path = tempfile.mkstemp(prefix=".create_pretraining_data-spool-", dir=directory)
-        try:
-            os.unlink(path)
-        except OSError:
-            os.close(fd)
-            raise
-        self._file = os.fdopen(fd, "w+b", buffering=0)
+        self._file = os.fdopen(_unnamed_file(directory), "w+b", buffering=0)
         self._ends = array("q", [0])
         self._pending = []
         self._batch = batch

@@ -345,7 +345,7 @@ def test_a_killed_run_leaves_no_finished_looking_file(tmp_path, toy_vocab, how):
     process.stderr.close()
     left = sorted(p.name for p in out_dir.iterdir())
     # Nothing under an output's name; the spool was never named; after SIGKILL only a hidden temporary ...
-    assert left == [] if how == signal.SIGTERM else all(n.startswith(".train.tfrecord.tmp-") for n in left)
+    assert (left == [] if how == signal.SIGTERM else all(n.startswith(".train.tfrecord.tmp-") for n in left)), left
     # ... which the next run of the same output removes.
     result = run_script(f"--input_file={tmp_path / 'big.txt'}", f"--output_file={output}",
                         f"--vocab_file={toy_vocab}", "--max_seq_length=32", "--dupe_factor=1")

@@ -1,5 +1,6 @@
 """Instance building, masking, Chinese whole-word groups, input planning, shards and record encoding."""
 
+import os
 import random
 from pathlib import Path
 
@@ -321,6 +322,33 @@ def test_spool_reads_frames_back_in_any_order_and_leaves_no_file(tmp_path):
     expected_a = tfrecord_frames([records[i] for i in order[0::2]])
     assert (tmp_path / "a").read_bytes() == expected_a
     assert (tmp_path / "b").read_bytes() == tfrecord_frames([records[i] for i in order[1::2]])
+
+
+@pytest.mark.parametrize("unnamed_files", [True, False])
+def test_spool_file_is_never_left_under_a_name(tmp_path, monkeypatch, unnamed_files):
+    from data import tfrecord_output
+
+    if not unnamed_files:  # the way for systems without O_TMPFILE: named, then unlinked at once
+        monkeypatch.delattr(tfrecord_output.os, "O_TMPFILE", raising=False)
+    created = []
+    real_open = tfrecord_output.os.open
+
+    def open_then_stop(path, flags, mode=0o777):
+        created.append(real_open(path, flags, mode))
+        raise SystemExit(143)  # what a SIGTERM arriving just after the creation raises
+
+    monkeypatch.setattr(tfrecord_output.os, "open", open_then_stop)
+    with pytest.raises(SystemExit):
+        tfrecord_output.RecordSpool(tmp_path)
+    assert created and list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(tfrecord_output.os, "open", real_open)
+    for fd in created:
+        os.close(fd)
+    with tfrecord_output.RecordSpool(tmp_path) as spool:
+        spool.add(b"record")
+        spool.flush()
+        assert list(tmp_path.iterdir()) == []
+        assert spool.frame(0) == tfrecord_frames([b"record"])
 
 
 def test_groups_are_whole_documents_of_at_most_the_group_size(tmp_path):
