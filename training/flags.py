@@ -91,8 +91,8 @@ def define_pretraining_flags() -> None:
                       "lamb (the original's default, made for large global batches), or adam "
                       "(AdamWeightDecay, the original's other optimizer). At a batch of 32 sequences adam at "
                       "1e-3 pretrained a small NEZHA into one that fine-tunes better than random "
-                      "initialisation, where lamb either fell to the unigram plateau or learned next-sentence "
-                      "prediction not at all (docs/pretraining.md).")
+                      "initialisation, where lamb either fell to the unigram plateau or barely learned "
+                      "next-sentence prediction (docs/pretraining.md).")
     flags.DEFINE_bool("lamb_exclude_from_layer_adaptation", False,
                       "LAMB: give LayerNorm parameters and biases (the variables excluded from weight decay) "
                       "plain Adam steps, without the layer-wise trust ratio, as the LAMB paper's reference code "
