@@ -266,8 +266,9 @@ class RecordSpool:
     """TFRecord frames appended to an unnamed temporary file, then read back by index in any order.
 
     The file never has a name (or loses it at once, see `_unnamed_file`): however the process ends,
-    even killed, the system frees it and nothing is left behind. In memory: the frame offsets (eight bytes per
-    record) and up to `batch` records awaiting their CRCs, which are computed a batch at a time.
+    even killed, the system frees it and nothing is left behind. In memory: the frame offsets (eight
+    bytes per record) and up to `batch` records awaiting their CRCs, which are computed a batch at a
+    time.
     """
 
     def __init__(self, directory=None, batch=_CRC_BATCH // 2):
