@@ -185,9 +185,8 @@ def training_errors() -> tuple:
     """What a training script reports as a one-line error rather than a traceback: bad files, data,
     config, flags and checkpoints, a diverging loss, a failed Horovod set-up."""
     from modeling.checkpoint_formats import CheckpointError
-
-    from .distributed import DistributedError
-    from .loop import NonFiniteLossError
+    from training.distributed import DistributedError
+    from training.loop import NonFiniteLossError
     return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError)
 
 

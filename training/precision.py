@@ -77,9 +77,5 @@ class Precision:
             raise ValueError(f"unknown precision policy {self.policy!r}; expected one of {POLICIES}")
         tf.keras.mixed_precision.set_global_policy(self.policy)
 
-    @property
-    def scales_loss(self) -> bool:
-        return self.loss_scale is not None
-
     def current_scale(self) -> float:
         return float(self.loss_scale.scale.numpy()) if self.loss_scale is not None else 1.0

@@ -5,9 +5,8 @@ from typing import Callable, Optional
 from absl import logging
 
 from fileio.atomic import write_json
-
-from ..checkpointing import save_best_weights
-from ..loop import Callback
+from training.checkpointing import save_best_weights
+from training.loop import Callback
 
 BEST_RESULTS = "best_eval_results.txt"
 LOSS_HISTORY = "loss_history.json"

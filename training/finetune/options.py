@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Optional
 
-from ..options import RunOptions
+from training.options import RunOptions
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -4,19 +4,14 @@ import tensorflow as tf
 from absl import logging
 
 from data.tasks.pipeline import make_dataset
-from modeling.config import NezhaConfig
 from modeling.diagnostics import collapse_warning, representation_spread
 from modeling.hf_checkpoint import hf_model_class, save_hf_checkpoint
-from modeling.optimizers import create_optimizer, name_lookup
-
-from ..checkpointing import restore_for_inference, start_weights
-from ..distributed import Distributed
-from ..loop import Trainer
-from ..precision import Precision
-from .callbacks import KeepBestCheckpoint, LossHistory
-from .export import export_saved_model
-from .options import FineTuneOptions
-from .task import FineTuneTask
+from training.checkpointing import restore_for_inference
+from training.finetune.callbacks import KeepBestCheckpoint, LossHistory
+from training.finetune.export import export_saved_model
+from training.finetune.options import FineTuneOptions
+from training.finetune.task import FineTuneTask
+from training.setup import RunSetup, set_up_run
 
 
 def train_steps(num_examples: int, train_batch_size: int, num_train_epochs: float,
@@ -43,8 +38,9 @@ def initial_encoder_warning(model, arrays, source: str, examples: int = 32):
     return collapse_warning(spread, source=f"--init_checkpoint {source}")
 
 
-def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, precision, keep_best: bool,
-           check_initial_weights: bool):
+def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_weights: bool):
+    """Steps from the training set's size, then the loop (evaluating and keeping best/ when keep_best)."""
+    options, distributed, model = setup.options, setup.distributed, setup.model
     arrays = task.train_arrays()
     if check_initial_weights and distributed.is_chief:
         warning = initial_encoder_warning(model, arrays, options.init_checkpoint)
@@ -58,40 +54,36 @@ def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, pre
                                                     distributed.size)
     logging.info("training on %d examples: %d steps, %d warmup steps", num_examples, num_train_steps,
                  num_warmup_steps)
-    optimizer = create_optimizer("adam", options.learning_rate * distributed.size, num_train_steps, num_warmup_steps,
-                                 name_of=name_lookup(model.tf1_variables()))
-    settings = options.loop_settings(num_train_steps)
+    optimizer = setup.create_optimizer("adam", num_train_steps, num_warmup_steps)
     callbacks = [LossHistory(options.output_dir)]
     if keep_best:
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
-    trainer = Trainer(model, task.loss_fn, optimizer, settings, precision, distributed, callbacks)
+    trainer = setup.trainer(task.loss_fn, optimizer, num_train_steps, callbacks)
     shard = (distributed.size, distributed.rank)
     return trainer.train(make_dataset(arrays, options.train_batch_size, training=True, seed=options.seed,
                                       shard=shard))
+
+
+def build_model(task: FineTuneTask, options: FineTuneOptions, config):
+    """The task's model, after checking that the config can hold --max_seq_length positions."""
+    if options.max_seq_length > config.max_position_embeddings and not config.use_relative_position:
+        raise ValueError(f"--max_seq_length {options.max_seq_length} exceeds the model's max_position_embeddings "
+                         f"{config.max_position_embeddings}")
+    return task.build_model(config)
 
 
 def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     """The whole fine-tuning run for the modes asked for."""
     check_modes(options)
     # One seed for the head's initialisation, dropout and (below) the shuffling of the training data.
-    tf.keras.utils.set_random_seed(options.seed)
-    distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
-    precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
-    precision.apply_policy()
-    config = NezhaConfig.from_json_file(options.bert_config_file)
-    if options.max_seq_length > config.max_position_embeddings and not config.use_relative_position:
-        raise ValueError(f"--max_seq_length {options.max_seq_length} exceeds the model's max_position_embeddings "
-                         f"{config.max_position_embeddings}")
-    tf.io.gfile.makedirs(options.output_dir)
-    model = task.build_model(config)
-    model.ensure_built()
+    setup = set_up_run(options, lambda config: build_model(task, options, config), seed=options.seed)
+    distributed, model = setup.distributed, setup.model
     if options.export_hf_dir:
         hf_model_class(model)  # a model transformers has no class for (a CRF tagger) fails before training
     training = options.do_train or options.do_train_and_eval
     if training:
-        report = start_weights(model, options.output_dir, options.init_checkpoint)
-        _train(task, model, options, distributed, precision, keep_best=options.do_train_and_eval,
-               check_initial_weights=report is not None)
+        report = setup.start_weights()
+        train(task, setup, keep_best=options.do_train_and_eval, check_initial_weights=report is not None)
     if not (options.do_eval or options.do_predict or options.do_train_and_eval or options.export_dir
             or options.export_hf_dir):
         return

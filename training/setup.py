@@ -1,0 +1,66 @@
+"""One run set-up for pretraining and fine-tuning: distribution engine, precision, model, starting weights,
+optimizer and loop, assembled the same way for both, so a new engine or precision changes this module only."""
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+import tensorflow as tf
+
+from modeling.config import NezhaConfig
+from modeling.optimizers import create_optimizer, name_lookup
+from training.checkpointing import ensure_writable_dir, start_weights
+from training.distributed import Distributed
+from training.loop import Callback, Trainer
+from training.options import RunOptions
+from training.precision import Precision
+
+
+@dataclass
+class RunSetup:
+    """What every training run is built on; `set_up_run` makes it, the run adds its data and loss."""
+    options: RunOptions
+    distributed: Distributed
+    precision: Precision
+    config: NezhaConfig
+    model: tf.keras.Model
+
+    @property
+    def is_chief(self) -> bool:
+        return self.distributed.is_chief
+
+    def start_weights(self):
+        """Before training: output_dir's latest checkpoint wins (the trainer resumes from it), else
+        --init_checkpoint. Returns the LoadReport, or None when nothing was loaded here."""
+        return start_weights(self.model, self.options.output_dir, self.options.init_checkpoint, log=self.is_chief)
+
+    def create_optimizer(self, name: str, num_train_steps: int, num_warmup_steps: int, strict_names: bool = False,
+                         **kwargs):
+        """The original's optimizer for this model; `strict_names`: a variable without a TF1 name is an
+        error (rather than decided by its Keras name) when choosing what weight decay skips."""
+        name_of = name_lookup(self.model.tf1_variables(), fallback=None) if strict_names else \
+            name_lookup(self.model.tf1_variables())
+        # Under Horovod the original multiplies the learning rate by the number of processes.
+        return create_optimizer(name, self.options.learning_rate * self.distributed.size, num_train_steps,
+                                num_warmup_steps, name_of=name_of, **kwargs)
+
+    def trainer(self, loss_fn, optimizer, num_train_steps: int, callbacks: Iterable[Callback] = ()) -> Trainer:
+        return Trainer(self.model, loss_fn, optimizer, self.options.loop_settings(num_train_steps),
+                       self.precision, self.distributed, callbacks)
+
+
+def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], tf.keras.Model],
+               seed: Optional[int] = None) -> RunSetup:
+    """The engine, the global seed (when given), the precision policy, the config, output_dir and the
+    model built under that policy. Starting weights, optimizer and trainer come from the RunSetup."""
+    distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
+    if seed is not None:
+        tf.keras.utils.set_random_seed(seed)
+    precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
+    precision.apply_policy()
+    config = NezhaConfig.from_json_file(options.bert_config_file)
+    if distributed.is_chief:
+        ensure_writable_dir(options.output_dir)
+    else:
+        tf.io.gfile.makedirs(options.output_dir)
+    model = build_model(config)
+    model.ensure_built()
+    return RunSetup(options, distributed, precision, config, model)
