@@ -6,58 +6,75 @@ way a script fails on bad input (`run_main`).
 
 A script calls the define_* functions of what it does, then `options_from_flags(<its options
 class>)` and `run_main(...)`.
+
+Every default is the field default of the options dataclass the flag fills (`default_of`), so a
+flag, its options field and --helpfull cannot disagree; flags here carry names and help only.
 """
 import dataclasses
 import sys
 
 from absl import flags, logging
 
+from training.finetune.options import FineTuneOptions
+from training.options import PretrainingOptions, RunOptions
+
 FLAGS = flags.FLAGS
+
+
+def default_of(options_class, name: str):
+    """The default of `options_class`'s field `name`: the flag's default (None for a required field)."""
+    for field in dataclasses.fields(options_class):
+        if field.name == name:
+            if field.default is not dataclasses.MISSING:
+                return field.default
+            if field.default_factory is not dataclasses.MISSING:
+                return field.default_factory()
+            return None
+    raise KeyError(f"{options_class.__name__} has no field {name!r} to take the flag's default from")
 
 
 def define_loop_flags() -> None:
     """Output, checkpointing, batch sizes, learning rate, logging, precision, XLA and Horovod."""
-    flags.DEFINE_string("output_dir", None,
+    flags.DEFINE_string("output_dir", default_of(RunOptions, "output_dir"),
                         "Directory for checkpoints, logs and results. A rerun with the same directory resumes "
                         "from its latest checkpoint.")
-    flags.DEFINE_string("bert_config_file", None, "The model's bert_config.json (the original's format).")
-    flags.DEFINE_string("init_checkpoint", None,
+    flags.DEFINE_string("bert_config_file", default_of(RunOptions, "bert_config_file"), "The model's bert_config.json (the original's format).")
+    flags.DEFINE_string("init_checkpoint", default_of(RunOptions, "init_checkpoint"),
                         "Initial weights: an original TF1 NEZHA/BERT checkpoint or one of ours (a prefix or a "
                         "directory). Ignored when output_dir already holds a checkpoint (the run resumes).")
-    flags.DEFINE_integer("max_seq_length", 128, "Sequence length in word pieces (inputs are padded or truncated "
+    flags.DEFINE_integer("max_seq_length", default_of(RunOptions, "max_seq_length"), "Sequence length in word pieces (inputs are padded or truncated "
                          "to it; pretraining records must have exactly this length).")
-    flags.DEFINE_bool("do_train", False, "Whether to train.")
-    flags.DEFINE_bool("do_eval", False, "Whether to evaluate (writes output_dir/eval_results.txt).")
-    flags.DEFINE_integer("train_batch_size", 32, "Training batch size per process (and per micro-batch).")
-    flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
-    flags.DEFINE_float("learning_rate", 5e-5,
+    flags.DEFINE_bool("do_train", default_of(RunOptions, "do_train"), "Whether to train.")
+    flags.DEFINE_bool("do_eval", default_of(RunOptions, "do_eval"), "Whether to evaluate (writes output_dir/eval_results.txt).")
+    flags.DEFINE_integer("train_batch_size", default_of(RunOptions, "train_batch_size"), "Training batch size per process (and per micro-batch).")
+    flags.DEFINE_integer("eval_batch_size", default_of(RunOptions, "eval_batch_size"), "Evaluation batch size.")
+    flags.DEFINE_float("learning_rate", default_of(RunOptions, "learning_rate"),
                        "Initial learning rate (multiplied by the number of processes under --horovod, as the "
                        "original).")
-    flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every this many updates.")
-    flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
-    flags.DEFINE_integer("log_every", 100,
+    flags.DEFINE_integer("save_checkpoints_steps", default_of(RunOptions, "save_checkpoints_steps"), "Save a checkpoint every this many updates.")
+    flags.DEFINE_integer("keep_checkpoint_max", default_of(RunOptions, "keep_checkpoint_max"), "How many recent checkpoints to keep.")
+    flags.DEFINE_integer("log_every", default_of(RunOptions, "log_every"),
                          "Log step, throughput, losses, learning rate and loss scale (and write TensorBoard "
                          "scalars) every this many updates.")
-    flags.DEFINE_integer("num_accumulation_steps", 1,
+    flags.DEFINE_integer("num_accumulation_steps", default_of(RunOptions, "num_accumulation_steps"),
                          "Micro-batches whose gradients are accumulated into one update (one allreduce per "
                          "update); equal to one step with a this-many-times larger batch.")
-    flags.DEFINE_bool("use_fp16", False,
+    flags.DEFINE_bool("use_fp16", default_of(RunOptions, "use_fp16"),
                       "mixed_float16 with float32 master weights and the original's dynamic loss scaling "
                       "(initial scale 2^32, doubled after 1000 finite steps, halved after 2 overflows; an "
                       "overflowing step changes nothing).")
-    flags.DEFINE_bool("use_bf16", False, "mixed_bfloat16 with float32 master weights (no loss scaling).")
-    flags.DEFINE_bool("recompute_layers", False,
+    flags.DEFINE_bool("use_bf16", default_of(RunOptions, "use_bf16"), "mixed_bfloat16 with float32 master weights (no loss scaling).")
+    flags.DEFINE_bool("recompute_layers", default_of(RunOptions, "recompute_layers"),
                       "Keep only each transformer layer's input for the backward pass and recompute the rest "
-                      "there: about a quarter less peak memory for NEZHA-base for about one more forward pass "
-                      "of compute (dropout masks are reproduced exactly).")
-    flags.DEFINE_bool("use_xla", False,
+                      "there: less peak memory for about one more forward pass of compute (dropout masks are "
+                      "reproduced exactly; measurements in docs/performance.md).")
+    flags.DEFINE_bool("use_xla", default_of(RunOptions, "use_xla"),
                       "Compile the forward and backward pass of each training step (the gradient computation) "
-                      "with XLA (jit_compile). The optimizer update is not part of that cluster: the optimizer "
-                      "compiles each variable's update on its own either way.")
-    flags.DEFINE_bool("horovod", False,
+                      "with XLA (jit_compile); the optimizer update is not part of it.")
+    flags.DEFINE_bool("horovod", default_of(RunOptions, "horovod"),
                       "Data parallelism over the processes started by horovodrun: gradients averaged by "
                       "allreduce, rank 0 broadcasts the initial state and alone writes checkpoints and logs.")
-    flags.DEFINE_bool("hvd_fp16_allreduce", False, "With --horovod: compress gradients to float16 for the allreduce.")
+    flags.DEFINE_bool("hvd_fp16_allreduce", default_of(RunOptions, "hvd_fp16_allreduce"), "With --horovod: compress gradients to float16 for the allreduce.")
     flags.register_validator("use_bf16", lambda value: not (value and flags.FLAGS.use_fp16),
                              message="--use_fp16 and --use_bf16 exclude each other")
     flags.mark_flags_as_required(["output_dir", "bert_config_file"])
@@ -65,10 +82,10 @@ def define_loop_flags() -> None:
 
 def define_tokenizer_flags() -> None:
     """WordPiece vocabulary or SentencePiece model, and lower-casing (one of the first two is needed)."""
-    flags.DEFINE_string("vocab_file", None, "The WordPiece vocabulary file the model was trained on.")
-    flags.DEFINE_string("spm_model_file", None, "A SentencePiece model to tokenize with instead of --vocab_file; its "
+    flags.DEFINE_string("vocab_file", default_of(FineTuneOptions, "vocab_file"), "The WordPiece vocabulary file the model was trained on.")
+    flags.DEFINE_string("spm_model_file", default_of(FineTuneOptions, "spm_model_file"), "A SentencePiece model to tokenize with instead of --vocab_file; its "
                         "pieces are the vocabulary and must include [CLS], [SEP] and [MASK].")
-    flags.DEFINE_bool("do_lower_case", True, "Lower-case the input (and strip accents with WordPiece). True for "
+    flags.DEFINE_bool("do_lower_case", default_of(FineTuneOptions, "do_lower_case"), "Lower-case the input (and strip accents with WordPiece). True for "
                       "uncased and Chinese models.")
     flags.register_multi_flags_validator(["vocab_file", "spm_model_file"],
                                          lambda values: bool(values["vocab_file"] or values["spm_model_file"]),
@@ -78,42 +95,39 @@ def define_tokenizer_flags() -> None:
 def define_pretraining_flags() -> None:
     """run_pretraining.py: the loop flags plus the input records, steps and optimizer."""
     define_loop_flags()
-    flags.DEFINE_string("input_file", None, "Input TFRecord files: comma-separated globs.")
-    flags.DEFINE_integer("max_predictions_per_seq", 20, "Masked-LM predictions per sequence in the records.")
-    flags.DEFINE_integer("num_train_steps", 100000, "Number of updates.")
-    flags.DEFINE_integer("num_warmup_steps", 10000, "Number of warmup updates.")
-    flags.DEFINE_integer("max_eval_steps", 100, "Maximum number of evaluation batches.")
-    flags.DEFINE_bool("report_loss", True,
+    flags.DEFINE_string("input_file", default_of(PretrainingOptions, "input_file"), "Input TFRecord files: comma-separated globs.")
+    flags.DEFINE_integer("max_predictions_per_seq", default_of(PretrainingOptions, "max_predictions_per_seq"), "Masked-LM predictions per sequence in the records.")
+    flags.DEFINE_integer("num_train_steps", default_of(PretrainingOptions, "num_train_steps"), "Number of updates.")
+    flags.DEFINE_integer("num_warmup_steps", default_of(PretrainingOptions, "num_warmup_steps"), "Number of warmup updates.")
+    flags.DEFINE_integer("max_eval_steps", default_of(PretrainingOptions, "max_eval_steps"), "Maximum number of evaluation batches.")
+    flags.DEFINE_bool("report_loss", default_of(PretrainingOptions, "report_loss"),
                       "Show the training losses in the progress line logged every --log_every updates (the "
                       "original's flag); --noreport_loss logs step, throughput, learning rate and loss scale "
                       "only. TensorBoard scalars are written either way.")
-    flags.DEFINE_enum("optimizer", "lamb", ["lamb", "adam"],
+    flags.DEFINE_enum("optimizer", default_of(PretrainingOptions, "optimizer"), ["lamb", "adam"],
                       "lamb (the original's default, made for large global batches), or adam "
-                      "(AdamWeightDecay, the original's other optimizer). At a batch of 32 sequences adam at "
-                      "1e-3 pretrained a small NEZHA into one that fine-tunes better than random "
-                      "initialisation, where lamb either fell to the unigram plateau or barely learned "
-                      "next-sentence prediction (docs/pretraining.md).")
-    flags.DEFINE_bool("lamb_exclude_from_layer_adaptation", False,
+                      "(AdamWeightDecay, the original's other optimizer), the better choice at small batches "
+                      "(docs/pretraining.md).")
+    flags.DEFINE_bool("lamb_exclude_from_layer_adaptation", default_of(PretrainingOptions, "lamb_exclude_from_layer_adaptation"),
                       "LAMB: give LayerNorm parameters and biases (the variables excluded from weight decay) "
                       "plain Adam steps, without the layer-wise trust ratio, as the LAMB paper's reference code "
                       "and NVIDIA's do. Off (the original): the ratio applies to them too, so those that start "
-                      "at zero (biases, LayerNorm beta, the masked-LM output bias) stay near zero for thousands "
-                      "of updates, which slows small-scale pretraining (docs/pretraining.md).")
+                      "at zero stay near zero for long (docs/pretraining.md).")
     flags.register_multi_flags_validator(
         ["lamb_exclude_from_layer_adaptation", "optimizer"],
         lambda values: not (values["lamb_exclude_from_layer_adaptation"] and values["optimizer"] != "lamb"),
         message="--lamb_exclude_from_layer_adaptation needs --optimizer=lamb")
-    flags.DEFINE_bool("deterministic", False,
+    flags.DEFINE_bool("deterministic", default_of(PretrainingOptions, "deterministic"),
                       "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
-    flags.DEFINE_integer("seed", 12345, "Random seed (model initialisation, shuffling, dynamic masks).")
-    flags.DEFINE_bool("dynamic_masking", False,
+    flags.DEFINE_integer("seed", default_of(PretrainingOptions, "seed"), "Random seed (model initialisation, shuffling, dynamic masks).")
+    flags.DEFINE_bool("dynamic_masking", default_of(PretrainingOptions, "dynamic_masking"),
                       "Read unmasked records (create_pretraining_data.py --dynamic_masking) and draw a new "
                       "whole-word mask every time a record is read, with the original generator's rule; with "
                       "--deterministic the masks depend only on --seed, the record and the epoch. Needs "
                       "--vocab_file.")
-    flags.DEFINE_float("masked_lm_prob", 0.15, "With --dynamic_masking: the share of tokens masked (at most "
+    flags.DEFINE_float("masked_lm_prob", default_of(PretrainingOptions, "masked_lm_prob"), "With --dynamic_masking: the share of tokens masked (at most "
                        "--max_predictions_per_seq per sequence), as create_pretraining_data.py's flag.")
-    flags.DEFINE_string("vocab_file", None, "With --dynamic_masking: the vocabulary the records were written with "
+    flags.DEFINE_string("vocab_file", default_of(PretrainingOptions, "vocab_file"), "With --dynamic_masking: the vocabulary the records were written with "
                         "([MASK]'s id; random replacements are drawn from all of its ids).")
     flags.mark_flags_as_required(["input_file"])
 
@@ -123,21 +137,21 @@ def define_finetuning_flags() -> None:
     the loop flags, the tokenizer flags, the task's data and modes, --export_dir and --export_hf_dir."""
     define_loop_flags()
     define_tokenizer_flags()
-    flags.DEFINE_string("data_dir", None, "The input data dir holding the task's train/dev/test files.")
-    flags.DEFINE_bool("do_predict", False, "Whether to predict on the test set.")
-    flags.DEFINE_bool("do_train_and_eval", False, "Train, evaluate on dev at every checkpoint, keep the best "
+    flags.DEFINE_string("data_dir", default_of(FineTuneOptions, "data_dir"), "The input data dir holding the task's train/dev/test files.")
+    flags.DEFINE_bool("do_predict", default_of(FineTuneOptions, "do_predict"), "Whether to predict on the test set.")
+    flags.DEFINE_bool("do_train_and_eval", default_of(FineTuneOptions, "do_train_and_eval"), "Train, evaluate on dev at every checkpoint, keep the best "
                       "checkpoint by the task's main metric, then evaluate and predict with it.")
-    flags.DEFINE_integer("predict_batch_size", 8, "Total batch size for predict.")
-    flags.DEFINE_float("num_train_epochs", 3.0, "Total number of training epochs to perform.")
-    flags.DEFINE_float("warmup_proportion", 0.1, "Proportion of training for linear learning-rate warmup.")
-    flags.DEFINE_string("export_dir", None, "If set, write a SavedModel with a serving signature here.")
-    flags.DEFINE_string("export_hf_dir", None,
+    flags.DEFINE_integer("predict_batch_size", default_of(FineTuneOptions, "predict_batch_size"), "Total batch size for predict.")
+    flags.DEFINE_float("num_train_epochs", default_of(FineTuneOptions, "num_train_epochs"), "Total number of training epochs to perform.")
+    flags.DEFINE_float("warmup_proportion", default_of(FineTuneOptions, "warmup_proportion"), "Proportion of training for linear learning-rate warmup.")
+    flags.DEFINE_string("export_dir", default_of(FineTuneOptions, "export_dir"), "If set, write a SavedModel with a serving signature here.")
+    flags.DEFINE_string("export_hf_dir", default_of(FineTuneOptions, "export_hf_dir"),
                         "If set, write the fine-tuned model here as a Hugging Face transformers checkpoint "
                         "(config.json, model.safetensors, vocab.txt) that transformers<=4.40.2 loads as "
                         "NezhaForSequenceClassification (run_clf.py), NezhaForTokenClassification "
                         "(run_seq_labelling.py without --use_crf: transformers has no CRF head) or "
                         "NezhaForQuestionAnswering (run_reading.py). Replaces an existing directory.")
-    flags.DEFINE_integer("seed", 12345,
+    flags.DEFINE_integer("seed", default_of(FineTuneOptions, "seed"),
                          "Random seed of the run: the head's (and any unloaded variable's) initialisation, "
                          "dropout and the shuffling of the training data. Same seed, same flags, same "
                          "numbers; run several seeds to see the spread.")
@@ -147,32 +161,34 @@ def define_finetuning_flags() -> None:
 def define_classification_flags() -> None:
     """run_clf.py."""
     define_finetuning_flags()
-    flags.DEFINE_string("task_name", None, "The task, which picks the file format and the labels: lcqmc, "
+    flags.DEFINE_string("task_name", default_of(FineTuneOptions, "task_name"), "The task, which picks the file format and the labels: lcqmc, "
                         "chnsenti, text_clf, xnli or mrpc (see docs/finetuning.md).")
     flags.mark_flags_as_required(["task_name"])
 
 
 def define_tagging_flags() -> None:
     """run_seq_labelling.py."""
+    from training.tasks.ner import NerOptions  # here: the task module imports TensorFlow
     define_finetuning_flags()
-    flags.DEFINE_string("task_name", "ner", "Optional: 'ner', the only task of this script (accepted so that "
+    flags.DEFINE_string("task_name", default_of(NerOptions, "task_name"), "Optional: 'ner', the only task of this script (accepted so that "
                         "the original's command lines run unchanged); any other name is an error.")
-    flags.DEFINE_bool("use_crf", False, "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
+    flags.DEFINE_bool("use_crf", default_of(NerOptions, "use_crf"), "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
 
 
 def define_reading_flags() -> None:
     """run_reading.py."""
+    from training.tasks.reading import ReadingOptions  # here: the task module imports TensorFlow
     define_finetuning_flags()
-    flags.DEFINE_string("task_name", "cmrc2018", "Which dataset's file names --train_file and --predict_file "
+    flags.DEFINE_string("task_name", default_of(ReadingOptions, "task_name"), "Which dataset's file names --train_file and --predict_file "
                         "default to in --data_dir: cmrc2018 (cmrc2018_train.json, cmrc2018_dev.json) or squad "
                         "(train-v1.1.json, dev-v1.1.json); any other name is an error.")
-    flags.DEFINE_string("train_file", None, "SQuAD-style training JSON (default: by --task_name in --data_dir).")
-    flags.DEFINE_string("predict_file", None, "SQuAD-style JSON to evaluate / predict on "
+    flags.DEFINE_string("train_file", default_of(ReadingOptions, "train_file"), "SQuAD-style training JSON (default: by --task_name in --data_dir).")
+    flags.DEFINE_string("predict_file", default_of(ReadingOptions, "predict_file"), "SQuAD-style JSON to evaluate / predict on "
                         "(default: by --task_name in --data_dir).")
-    flags.DEFINE_integer("doc_stride", 128, "When splitting a long context into windows, the stride between them.")
-    flags.DEFINE_integer("max_query_length", 64, "Questions longer than this many tokens are truncated.")
-    flags.DEFINE_integer("n_best_size", 20, "How many n-best predictions to consider and write.")
-    flags.DEFINE_integer("max_answer_length", 30, "The longest answer, in word pieces, that can be predicted.")
+    flags.DEFINE_integer("doc_stride", default_of(ReadingOptions, "doc_stride"), "When splitting a long context into windows, the stride between them.")
+    flags.DEFINE_integer("max_query_length", default_of(ReadingOptions, "max_query_length"), "Questions longer than this many tokens are truncated.")
+    flags.DEFINE_integer("n_best_size", default_of(ReadingOptions, "n_best_size"), "How many n-best predictions to consider and write.")
+    flags.DEFINE_integer("max_answer_length", default_of(ReadingOptions, "max_answer_length"), "The longest answer, in word pieces, that can be predicted.")
 
 
 def options_from_flags(options_class):

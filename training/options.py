@@ -1,9 +1,11 @@
-"""The typed settings every training run shares: what define_loop_flags (training/flags.py) defines,
-as the library sees it. PretrainingOptions and FineTuneOptions extend it."""
+"""The typed settings of a training run as the library sees them: RunOptions (what every run shares,
+define_loop_flags) and PretrainingOptions. Their field defaults are the flags' defaults (training/flags.py
+reads them), so a default is written once. FineTuneOptions and each task's options extend RunOptions.
+
+This module imports no TensorFlow, so that scripts define their flags without loading it.
+"""
 import dataclasses
 from typing import Optional
-
-from .loop import LoopSettings
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -29,9 +31,29 @@ class RunOptions:
     hvd_fp16_allreduce: bool = False
     report_loss: bool = True
 
-    def loop_settings(self, num_train_steps: int) -> LoopSettings:
+    def loop_settings(self, num_train_steps: int):
+        """The loop's LoopSettings for a run of num_train_steps updates."""
+        from training.loop import LoopSettings  # here, not at the top: training.loop imports TensorFlow
         return LoopSettings(output_dir=self.output_dir, num_train_steps=num_train_steps,
                             save_checkpoints_steps=self.save_checkpoints_steps,
                             keep_checkpoint_max=self.keep_checkpoint_max, log_every=self.log_every,
                             num_accumulation_steps=self.num_accumulation_steps, jit_compile=self.use_xla,
                             report_loss=self.report_loss)
+
+
+@dataclasses.dataclass(kw_only=True)
+class PretrainingOptions(RunOptions):
+    """The typed settings of a pretraining run; run_pretraining.py builds them from its flags."""
+    input_file: str
+    max_predictions_per_seq: int = 20
+    num_train_steps: int = 100000
+    num_warmup_steps: int = 10000
+    max_eval_steps: int = 100
+    optimizer: str = "lamb"
+    lamb_exclude_from_layer_adaptation: bool = False
+    deterministic: bool = False
+    seed: int = 12345
+    relative_attention: str = "auto"
+    dynamic_masking: bool = False
+    masked_lm_prob: float = 0.15
+    vocab_file: Optional[str] = None

@@ -1,8 +1,7 @@
 """NEZHA pretraining (masked LM + next sentence) on the shared loop: what run_pretraining.py runs."""
 import dataclasses
 import os
-from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict
 
 import tensorflow as tf
 from absl import logging
@@ -12,37 +11,15 @@ from data.pretraining_input import expand_input_files, pretraining_dataset
 from fileio.atomic import write_text
 from modeling import NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
 from training.checkpointing import restore_for_inference
-from training.options import RunOptions
+from training.options import PretrainingOptions
 from training.setup import set_up_run
 
 EVAL_KEYS = ("masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss")
 
 
-@dataclass(kw_only=True)
-class PretrainingOptions(RunOptions):
-    """The typed settings of a pretraining run; run_pretraining.py builds them from its flags."""
-    input_file: str
-    max_predictions_per_seq: int = 20
-    num_train_steps: int = 100000
-    num_warmup_steps: int = 10000
-    max_eval_steps: int = 100
-    optimizer: str = "lamb"
-    lamb_exclude_from_layer_adaptation: bool = False
-    deterministic: bool = False
-    seed: int = 12345
-    relative_attention: str = "auto"
-    dynamic_masking: bool = False
-    masked_lm_prob: float = 0.15
-    vocab_file: Optional[str] = None
-
-
 def pretraining_loss(model, features, training):
-    """loss_fn for the loop: total loss, with the two parts and the masked-LM accuracy as metrics.
-
-    The accuracy is logged beside the loss because a loss that stops falling at the unigram level
-    (about 6.8 for Chinese characters) is easy to miss, while an accuracy stuck at the share of the
-    most frequent characters is not.
-    """
+    """loss_fn for the loop: total loss, with the two parts and the masked-LM accuracy as metrics
+    (the accuracy shows a run stuck at the unigram plateau, docs/pretraining.md)."""
     outputs = model(features, training=training)
     outputs = {name: outputs[name] for name in ("mlm_log_probs", "nsp_log_probs")}
     losses = pretraining_losses(outputs, features)
@@ -52,6 +29,7 @@ def pretraining_loss(model, features, training):
 
 
 def pretraining_metric_fn(model, features):
+    """metric_fn for Trainer.evaluate: the (numerator, denominator) pairs of the pretraining metrics."""
     return pretraining_metrics(model(features, training=False), features)
 
 
