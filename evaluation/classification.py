@@ -2,13 +2,7 @@
 
 import numpy as np
 
-
-def _ratio(numerator, denominator):
-    return float(numerator) / float(denominator) if denominator else 0.0
-
-
-def f1_of(precision, recall):
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+from evaluation.scores import f1_of, safe_ratio
 
 
 def classification_metrics(label_ids, predicted_ids, labels):
@@ -20,12 +14,12 @@ def classification_metrics(label_ids, predicted_ids, labels):
     per_class = {}
     for index, name in enumerate(labels):
         true_positive = int(np.sum((predicted == index) & (gold == index)))
-        precision = _ratio(true_positive, np.sum(predicted == index))
-        recall = _ratio(true_positive, np.sum(gold == index))
+        precision = safe_ratio(true_positive, np.sum(predicted == index))
+        recall = safe_ratio(true_positive, np.sum(gold == index))
         per_class[name] = {"precision": precision, "recall": recall, "f1": f1_of(precision, recall),
                            "support": int(np.sum(gold == index))}
     return {
-        "accuracy": _ratio(np.sum(gold == predicted), gold.size),
+        "accuracy": safe_ratio(np.sum(gold == predicted), gold.size),
         "macro_f1": float(np.mean([m["f1"] for m in per_class.values()])) if per_class else 0.0,
         "per_class": per_class,
     }

@@ -12,7 +12,7 @@ import collections
 
 import numpy as np
 
-from evaluation.classification import f1_of, _ratio
+from evaluation.scores import f1_of, safe_ratio
 
 NON_ENTITY_TAGS = {"O", "X", "[CLS]", "[SEP]"}
 
@@ -26,8 +26,8 @@ def token_level_metrics(gold_ids, predicted_ids, mask, labels):
     gold_positive = np.isin(gold, entity_ids) & weight
     predicted_positive = np.isin(predicted, entity_ids) & weight
     true_positive = int(np.sum(gold_positive & (predicted == gold)))
-    precision = _ratio(true_positive, np.sum(predicted_positive))
-    recall = _ratio(true_positive, np.sum(gold_positive))
+    precision = safe_ratio(true_positive, np.sum(predicted_positive))
+    recall = safe_ratio(true_positive, np.sum(gold_positive))
     return {"precision": precision, "recall": recall, "f1": f1_of(precision, recall)}
 
 
@@ -70,8 +70,8 @@ def extract_chunks(tags):
 
 
 def _prf(true_positive, num_predicted, num_gold):
-    precision = _ratio(true_positive, num_predicted)
-    recall = _ratio(true_positive, num_gold)
+    precision = safe_ratio(true_positive, num_predicted)
+    recall = safe_ratio(true_positive, num_gold)
     return {"precision": precision, "recall": recall, "f1": f1_of(precision, recall),
             "num_gold": num_gold, "num_predicted": num_predicted}
 

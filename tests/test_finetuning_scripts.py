@@ -196,7 +196,7 @@ def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     from data.tasks.pipeline import features_to_arrays
     from data.tasks.reading import convert_examples, read_examples
     from data.tokenization import FullTokenizer
-    from evaluation import cmrc2018
+    from evaluation.reading import reading_metrics
 
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -219,7 +219,7 @@ def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     assert all(1 <= len(nbest[q]) <= 5 and nbest[q][0]["text"] == predictions[q] for q in predictions)
     eval_text = (out / "eval_results.txt").read_text()
     assert list(json.loads(eval_text)) == ["AVERAGE", "F1", "EM", "TOTAL", "SKIP"]
-    assert json.loads(eval_text) == cmrc2018.evaluate(dev, predictions, log=None)
+    assert json.loads(eval_text) == reading_metrics(dev, predictions, log=None)
     # the SavedModel's logits equal the in-process ones
     from modeling.config import NezhaConfig
     from modeling.task_models import NezhaForSpanExtraction

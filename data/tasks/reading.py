@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 from typing import Dict, List, Optional, Tuple
 
 from data.tasks.errors import DataError, log_skipped, require_file
@@ -266,3 +267,27 @@ def decode_predictions(examples, features, results, n_best_size=20, max_answer_l
             {"text": n["text"], "probability": n["probability"],
              "start_logit": n["start_logit"], "end_logit": n["end_logit"]} for n in nbest]
     return predictions, nbest_json
+
+
+# --task_name -> the (train, dev) file names --train_file and --predict_file default to in --data_dir
+DEFAULT_FILES = {"cmrc2018": ("cmrc2018_train.json", "cmrc2018_dev.json"), "squad": ("train-v1.1.json", "dev-v1.1.json")}
+
+
+class ReadingData:
+    """The files of one reading task: train and dev (--train_file, --predict_file), by default named by
+    the task in --data_dir."""
+
+    def __init__(self, task_name, data_dir, train_file=None, predict_file=None):
+        if task_name not in DEFAULT_FILES:
+            raise ValueError(f"unknown --task_name {task_name!r} for reading comprehension; known: "
+                             f"{', '.join(sorted(DEFAULT_FILES))}")
+        train_name, dev_name = DEFAULT_FILES[task_name]
+        self.task_name = task_name
+        self.files = {"train": train_file or os.path.join(data_dir, train_name),
+                      "dev": predict_file or os.path.join(data_dir, dev_name)}
+
+    def path(self, split):
+        return self.files[split]
+
+    def examples(self, split):
+        return read_examples(self.path(split), training=split == "train")

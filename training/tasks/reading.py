@@ -8,8 +8,8 @@ import os
 from typing import Optional
 
 from data.tasks.pipeline import features_to_arrays
-from data.tasks.reading import convert_examples, decode_predictions, read_examples
-from evaluation import cmrc2018
+from data.tasks.reading import ReadingData, convert_examples, decode_predictions
+from evaluation.reading import reading_metrics
 from fileio.atomic import write_json, write_text
 from modeling.task_models import NezhaForSpanExtraction, span_loss
 from training.finetune.options import FineTuneOptions
@@ -20,13 +20,9 @@ INFERENCE_FIELDS = ("input_ids", "input_mask", "segment_ids")
 LOGITS = ("start_logits", "end_logits")
 
 
-# --task_name -> the (train, dev) file names --train_file and --predict_file default to in --data_dir
-DEFAULT_FILES = {"cmrc2018": ("cmrc2018_train.json", "cmrc2018_dev.json"), "squad": ("train-v1.1.json", "dev-v1.1.json")}
-
-
 @dataclasses.dataclass(kw_only=True)
 class ReadingOptions(FineTuneOptions):
-    task_name: str = "cmrc2018"  # a key of DEFAULT_FILES
+    task_name: str = "cmrc2018"  # a key of data.tasks.reading.DEFAULT_FILES
     train_file: Optional[str] = None  # default: by task_name in data_dir
     predict_file: Optional[str] = None  # default: by task_name in data_dir
     doc_stride: int = 128
@@ -42,12 +38,7 @@ class ReadingTask(FineTuneTask):
     def __init__(self, options: ReadingOptions):
         self.options = options
         self.tokenizer = options.make_tokenizer()
-        if options.task_name not in DEFAULT_FILES:
-            raise ValueError(f"unknown --task_name {options.task_name!r} for reading comprehension; known: "
-                             f"{', '.join(sorted(DEFAULT_FILES))}")
-        train_name, dev_name = DEFAULT_FILES[options.task_name]
-        self.train_file = options.train_file or os.path.join(options.data_dir, train_name)
-        self.predict_file = options.predict_file or os.path.join(options.data_dir, dev_name)
+        self.data = ReadingData(options.task_name, options.data_dir, options.train_file, options.predict_file)
         self._inference = None
         self._last = None
 
@@ -59,7 +50,7 @@ class ReadingTask(FineTuneTask):
         return NezhaForSpanExtraction(config, recompute_layers=self.options.recompute_layers)
 
     def train_arrays(self):
-        return features_to_arrays(self._convert(read_examples(self.train_file, training=True), True), TRAIN_FIELDS)
+        return features_to_arrays(self._convert(self.data.examples("train"), True), TRAIN_FIELDS)
 
     def loss_fn(self, model, features, training):
         outputs = model(features, training=training)
@@ -67,7 +58,7 @@ class ReadingTask(FineTuneTask):
 
     def _predict(self, model, batch_size):
         if self._inference is None:
-            examples = read_examples(self.predict_file, training=False)
+            examples = self.data.examples("dev")
             features = self._convert(examples, False)
             self._inference = (examples, features, features_to_arrays(features, INFERENCE_FIELDS))
         examples, features, arrays = self._inference
@@ -77,9 +68,9 @@ class ReadingTask(FineTuneTask):
 
     def evaluate(self, model):
         self._last = self._predict(model, self.options.eval_batch_size)
-        with open(self.predict_file, encoding="utf-8") as f:
+        with open(self.data.path("dev"), encoding="utf-8") as f:
             dataset = json.load(f)
-        result = cmrc2018.evaluate(dataset, self._last[0], log=None)
+        result = reading_metrics(dataset, self._last[0], log=None)
         return {**result, "F1": float(result["F1"])}  # the number compared for the best checkpoint
 
     def write_eval_results(self, results, output_dir):
