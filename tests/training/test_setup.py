@@ -1,0 +1,62 @@
+"""training/setup.py: the one set-up both pretraining and fine-tuning are built on."""
+import dataclasses
+
+import pytest
+import tensorflow as tf
+
+from modeling import NezhaConfig, NezhaForPretraining
+from training.distributed import Distributed
+from training.options import RunOptions
+from training.setup import RunSetup, set_up_run
+
+CONFIG = NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=32, use_relative_position=True,
+                     max_relative_position=4)
+
+
+@pytest.fixture
+def options(tmp_path):
+    config_file = tmp_path / "bert_config.json"
+    CONFIG.to_json_file(str(config_file))
+    return RunOptions(output_dir=str(tmp_path / "out"), bert_config_file=str(config_file), learning_rate=1e-3)
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_after():
+    yield
+    tf.keras.mixed_precision.set_global_policy("float32")
+
+
+def test_set_up_run_builds_the_model_from_the_config_file_and_creates_output_dir(options):
+    setup = set_up_run(options, NezhaForPretraining)
+    assert setup.config == CONFIG
+    assert setup.model.trainable_variables  # built
+    assert tf.io.gfile.isdir(options.output_dir)
+    assert setup.distributed.size == 1 and setup.is_chief
+    assert setup.precision.policy == "float32" and setup.precision.loss_scale is None
+    assert setup.start_weights() is None  # no checkpoint in output_dir and no --init_checkpoint
+
+
+def test_precision_is_applied_before_the_model_is_built(options):
+    setup = set_up_run(dataclasses.replace(options, use_fp16=True), NezhaForPretraining)
+    assert setup.precision.loss_scale is not None
+    assert setup.model.encoder.compute_dtype == "float16"
+    assert all(v.dtype == tf.float32 for v in setup.model.trainable_variables)  # master weights
+
+
+def test_the_same_seed_builds_the_same_model(options):
+    first = set_up_run(options, NezhaForPretraining, seed=7).model.get_weights()
+    second = set_up_run(options, NezhaForPretraining, seed=7).model.get_weights()
+    assert all((a == b).all() for a, b in zip(first, second))
+
+
+def test_learning_rate_is_multiplied_by_the_number_of_processes(options):
+    setup = set_up_run(options, NezhaForPretraining)
+
+    class TwoProcesses(Distributed):
+        size = 2
+
+    two = RunSetup(options, TwoProcesses(), setup.precision, setup.config, setup.model)
+    for run_setup, processes in ((setup, 1), (two, 2)):
+        optimizer = run_setup.create_optimizer("adam", num_train_steps=10, num_warmup_steps=0, strict_names=True)
+        assert float(optimizer.learning_rate(1)) == pytest.approx(1e-3 * processes * (1 - 1 / 10))
