@@ -1,6 +1,7 @@
 """training/flags.py: every flag's default is its options field's default, and options come from flags."""
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 
@@ -43,3 +44,18 @@ def test_every_flag_default_equals_its_options_field_default(repo_dir, script, o
     # run_pretraining.py only, as in the original).
     assert set(fields) - set(flag_defaults) <= {"relative_attention", "report_loss"}
     assert {name: flag_defaults[name] for name in shared} == {name: fields[name] for name in shared}
+
+
+def test_defaults_the_docs_state_are_the_options_defaults(repo_dir):
+    """`--name` (default V) in README.md and docs/*.md: V is the default of the options field name."""
+    defaults = {}
+    for options_class in (PretrainingOptions, ClassificationOptions, NerOptions, ReadingOptions):
+        for name, value in field_defaults(options_class).items():
+            defaults.setdefault(name, set()).add(value)
+    stated = []
+    for path in [repo_dir / "README.md", *sorted((repo_dir / "docs").glob("*.md"))]:
+        for name, value in re.findall(r"`--(\w+)` \(default ([^,;)\s]+)", path.read_text(encoding="utf-8")):
+            stated.append((path.name, name, value))
+            assert name in defaults, f"{path.name}: --{name} is no options field"
+            assert value in {str(v) for v in defaults[name]}, f"{path.name}: --{name} default {value}, options say {defaults[name]}"
+    assert stated  # the pattern still finds the documented defaults

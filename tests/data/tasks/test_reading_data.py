@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from data.tasks.reading import (ReadingExample, convert_examples, decode_predictions, read_examples,
+from data.tasks.reading import (ReadingData, ReadingExample, convert_examples, decode_predictions, read_examples,
                                 split_words)
 
 
@@ -98,3 +98,13 @@ def test_shared_cmrc_training_answers_map_back(tokenizer, data_dir):
                                    feature.token_char_span[feature.end_position][1]]
             exact += span == example.answer_text
     assert total > 150 and exact / total > 0.97
+
+
+def test_reading_data_names_the_files_by_task_unless_given(tmp_path):
+    cmrc = ReadingData("cmrc2018", str(tmp_path))
+    assert cmrc.path("train") == str(tmp_path / "cmrc2018_train.json")
+    assert cmrc.path("dev") == str(tmp_path / "cmrc2018_dev.json")
+    squad = ReadingData("squad", str(tmp_path), predict_file="other.json")
+    assert (squad.path("train"), squad.path("dev")) == (str(tmp_path / "train-v1.1.json"), "other.json")
+    with pytest.raises(ValueError, match="unknown --task_name 'drcd' for reading comprehension; known: cmrc2018, squad"):
+        ReadingData("drcd", str(tmp_path))
