@@ -1,6 +1,5 @@
 """The whole fine-tuning run: steps from epochs, training (optionally keeping the best checkpoint),
 then evaluation, prediction and export with the weights checkpointing.restore_for_inference picks."""
-import tensorflow as tf
 from absl import logging
 
 from data.tasks.pipeline import make_dataset
