@@ -23,6 +23,12 @@ def _clipped_lengths(lengths, time):
     return tf.minimum(tf.cast(lengths, tf.int32), time)
 
 
+def _last_positions(lengths, time):
+    """[batch] the position a row's path ends at: max(length, 1) - 1 (a row of length 0 keeps position 0,
+    as tensorflow-addons' decoding does)."""
+    return tf.maximum(_clipped_lengths(lengths, time), 1) - 1
+
+
 def crf_sequence_score(potentials, tags, lengths, transitions):
     """[batch] unnormalised score of `tags`: unary scores of the first `length` positions plus the
     transitions between consecutive ones."""
@@ -53,8 +59,7 @@ def _alphas(potentials, transitions, combine):
 
 def _at_last_position(per_time, lengths):
     """per_time [time, batch, ...] taken at position max(length, 1) - 1 of each row."""
-    time = tf.shape(per_time)[0]
-    last = tf.maximum(_clipped_lengths(lengths, time), 1) - 1
+    last = _last_positions(lengths, tf.shape(per_time)[0])
     return tf.gather(tf.transpose(per_time, [1, 0, 2]), last, batch_dims=1)
 
 
@@ -67,10 +72,9 @@ def crf_log_norm(potentials, lengths, transitions):
 
 
 def crf_log_likelihood(potentials, tags, lengths, transitions):
-    """[batch] log-likelihood of `tags` under the CRF (score minus log partition function)."""
-    score = crf_sequence_score(potentials, tags, lengths, transitions)
-    score = tf.where(tf.cast(lengths, tf.int32) <= 0, tf.zeros_like(score), score)
-    return score - crf_log_norm(potentials, lengths, transitions)
+    """[batch] log-likelihood of `tags` under the CRF (score minus log partition function); both
+    terms, and so the result, are 0 for a row of length 0."""
+    return crf_sequence_score(potentials, tags, lengths, transitions) - crf_log_norm(potentials, lengths, transitions)
 
 
 def crf_decode(potentials, transitions, lengths):
@@ -87,13 +91,12 @@ def crf_decode(potentials, transitions, lengths):
     backpointers = tf.concat([backpointers, tf.zeros_like(deltas[:1], dtype=tf.int32)], axis=0)
     last_scores = _at_last_position(deltas, lengths)
     best_last = tf.argmax(last_scores, axis=-1, output_type=tf.int32)
-    last = tf.maximum(_clipped_lengths(lengths, time), 1) - 1
+    last = _last_positions(lengths, time)
 
     def back(following, position_and_pointers):
         position, pointers = position_and_pointers
         previous = tf.gather(pointers, following, batch_dims=1)
-        tag = tf.where(position < last, previous, tf.where(position == last, best_last, 0))
-        return tag
+        return tf.where(position < last, previous, tf.where(position == last, best_last, 0))
 
     positions = tf.range(time - 1, -1, -1)
     reversed_tags = tf.scan(back, (positions, tf.reverse(backpointers, [0])),
