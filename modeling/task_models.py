@@ -3,8 +3,8 @@
 - NezhaForClassification: dropout 0.1 on the pooled output, logits = pooled . output_weights^T +
   output_bias (output_weights [num_labels, hidden]).
 - NezhaForTokenTagging: dropout 0.1 on every token, the same dense head per token; softmax
-  cross-entropy over the real tokens, or with use_crf a linear-chain CRF (`transitions`) decoded
-  with Viterbi.
+  cross-entropy over the real tokens, or with use_crf a linear-chain CRF (`transitions`,
+  modeling/layers/crf.py) decoded with Viterbi at inference only.
 - NezhaForSpanExtraction: start/end logits from cls/squad/output_weights [2, hidden]; positions
   that are neither a context token nor [CLS] get -10000 added (the span mask).
 
@@ -17,6 +17,7 @@ import tensorflow as tf
 from modeling.config import NezhaConfig
 from modeling.encoder import NezhaWithHeads, int_features
 from modeling.heads import OutputProjection
+from modeling.layers.crf import crf_decode, crf_log_likelihood
 from modeling.layers.naming import truncated_normal
 
 HEAD_DROPOUT = 0.1
@@ -56,8 +57,10 @@ class NezhaForClassification(_TaskModel):
 
 
 class NezhaForTokenTagging(_TaskModel):
-    """Outputs per-token `logits` [batch, seq, num_labels] and decoded `tags` [batch, seq]
-    (argmax, or Viterbi with use_crf). num_labels counts the padding id 0."""
+    """Outputs per-token `logits` [batch, seq, num_labels] and, at inference (training=False),
+    decoded `tags` [batch, seq] (argmax, or Viterbi with use_crf). Training calls return only the
+    logits, all the loss needs, so the Viterbi pass never runs in a training step.
+    num_labels counts the padding id 0."""
 
     def __init__(self, config: NezhaConfig, num_labels: int, use_crf: bool = False, **kwargs):
         kwargs.setdefault("name", "tagger")
@@ -67,20 +70,22 @@ class NezhaForTokenTagging(_TaskModel):
         self.head = OutputProjection(num_labels, config.initializer_range, HEAD_DROPOUT, name="tagger_head")
         self.transitions = None
         if use_crf:
+            # no autocast: the CRF works in float32 under mixed precision, and a float16 copy of the
+            # transitions would round the scores the decoding compares
             self.transitions = self.add_weight(
-                "transitions", [num_labels, num_labels], initializer=truncated_normal(config.initializer_range))
+                "transitions", [num_labels, num_labels], initializer=truncated_normal(config.initializer_range),
+                experimental_autocast=False)
 
     def call(self, inputs, training=False):
         sequence = self.encoder(inputs, training=training)["sequence_output"]
         logits = self.head(sequence, training=training)
+        if training:
+            return {"logits": logits}
         if self.use_crf:
-            from tensorflow_addons.text import crf_decode  # imported only when a CRF is asked for
-
-            lengths = tf.reduce_sum(int_features(inputs, ["input_mask"])[0], axis=-1)
-            tags, _ = crf_decode(logits, self.transitions, lengths)
+            tags, _ = crf_decode(logits, self.transitions, _lengths(int_features(inputs, ["input_mask"])[0]))
         else:
             tags = tf.argmax(logits, axis=-1, output_type=tf.int32)
-        return {"logits": logits, "tags": tf.cast(tags, tf.int32)}
+        return {"logits": logits, "tags": tags}
 
     def extra_tf1_variables(self) -> dict:
         return {"transitions": self.transitions} if self.use_crf else {}
@@ -111,6 +116,11 @@ class NezhaForSpanExtraction(_TaskModel):
         return {"start_logits": logits[:, :, 0] + adder, "end_logits": logits[:, :, 1] + adder}
 
 
+def _lengths(input_mask):
+    """[batch] real tokens per row."""
+    return tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=-1)
+
+
 def classification_loss(outputs, label_ids):
     """Mean softmax cross-entropy."""
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
@@ -122,11 +132,8 @@ def tagging_loss(model: NezhaForTokenTagging, outputs, label_ids, input_mask):
     label_ids = tf.cast(label_ids, tf.int32)
     mask = tf.cast(input_mask, tf.float32)
     if model.use_crf:
-        from tensorflow_addons.text import crf_log_likelihood
-
-        lengths = tf.reduce_sum(tf.cast(input_mask, tf.int32), axis=-1)
-        log_likelihood, _ = crf_log_likelihood(outputs["logits"], label_ids, lengths, model.transitions)
-        return -tf.reduce_mean(log_likelihood)
+        return -tf.reduce_mean(crf_log_likelihood(outputs["logits"], label_ids, _lengths(input_mask),
+                                                  model.transitions))
     per_token = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=label_ids, logits=outputs["logits"])
     return tf.reduce_sum(per_token * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 

@@ -155,18 +155,23 @@ def test_run_clf_reports_bad_lines(repo_dir, fixtures_dir, vocab_file, tmp_path)
     assert "Traceback" not in result.stderr
 
 
+def ner_data(shared_dir, data_dir):
+    """train/dev/test files of 8/4/2 short sentences with entities from the People's Daily dev file."""
+    blocks = (shared_dir / "data" / "peoples_daily_ner" / "dev.txt").read_text(encoding="utf-8").split("\n\n")
+    short = [b for b in blocks if 5 < b.count("\n") < 40 and "B-" in b]
+    data_dir.mkdir()
+    for name, part in (("train", short[:8]), ("dev", short[8:12]), ("test", short[12:14])):
+        (data_dir / f"{name}.txt").write_text("\n\n".join(part) + "\n", encoding="utf-8")
+    return data_dir
+
+
 def test_run_seq_labelling_with_crf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     from data.tasks.ner import PEOPLES_DAILY_LABELS, char_predictions, convert_sentences, read_sentences
     from data.tasks.pipeline import features_to_arrays
     from data.tokenization import FullTokenizer
     from evaluation.ner import entity_level_metrics
 
-    blocks = (shared_dir / "data" / "peoples_daily_ner" / "dev.txt").read_text(encoding="utf-8").split("\n\n")
-    short = [b for b in blocks if 5 < b.count("\n") < 40 and "B-" in b]
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    for name, part in (("train", short[:8]), ("dev", short[8:12]), ("test", short[12:14])):
-        (data_dir / f"{name}.txt").write_text("\n\n".join(part) + "\n", encoding="utf-8")
+    data_dir = ner_data(shared_dir, tmp_path / "data")
     out = tmp_path / "out"
     run_script(repo_dir, "run_seq_labelling.py", common_args(fixtures_dir, vocab_file, data_dir, out) + [
         "--task_name=ner", "--use_crf", "--max_seq_length=48", "--do_train_and_eval", "--train_batch_size=4",
@@ -190,6 +195,17 @@ def test_run_seq_labelling_with_crf(repo_dir, fixtures_dir, vocab_file, shared_d
     written_test = [[line.split(" ")[2] for line in block.splitlines()]
                     for block in (out / "test_predictions.txt").read_text(encoding="utf-8").split("\n\n")]
     assert [char_predictions(f, row, PEOPLES_DAILY_LABELS) for f, row in zip(features, tags.numpy())] == written_test
+
+
+def test_run_seq_labelling_with_crf_under_xla(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
+    """The CRF's loss gradient compiles with --use_xla (tensorflow-addons' did not: FakeParam)."""
+    data_dir = ner_data(shared_dir, tmp_path / "data")
+    out = tmp_path / "out"
+    run_script(repo_dir, "run_seq_labelling.py", common_args(fixtures_dir, vocab_file, data_dir, out)[:-1] + [
+        "--task_name=ner", "--use_crf", "--use_xla", "--max_seq_length=48", "--do_train", "--train_batch_size=4",
+        "--num_train_epochs=2", "--learning_rate=5e-3", "--warmup_proportion=0"])
+    history = json.loads((out / "loss_history.json").read_text())
+    assert len(history) >= 4 and all(np.isfinite(loss) for loss in history.values())
 
 
 def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
