@@ -6,7 +6,7 @@ the step is never starved while this is well above the step's sequences/s.
 
 With --dynamic_masking: the same pipeline over unmasked records written from
 ../shared/data/zh_corpus/clue_small.txt (create_pretraining_data --dynamic_masking, dupe 1,
---do_whole_word_mask) with a new mask drawn for every record read (data/dynamic_masking.py); the
+--do_whole_word_mask) with a new mask drawn for every record read (data/input/dynamic_masking.py); the
 static pipeline is measured in the same process, in alternating slices, for the ratio.
 """
 import sys

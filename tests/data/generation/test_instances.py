@@ -41,7 +41,7 @@ LINES = ["我们在北京天安门广场看升旗仪式", "中华人民共和国
 
 
 def test_chinese_wwm_masks_whole_jieba_words(segmenter):
-    tokenizer = segmenter._tokenizer
+    tokenizer = segmenter.tokenizer
     config = GeneratorConfig(chinese_wwm=True, masked_lm_prob=0.3, max_predictions_per_seq=20)
     vocab_words = list(tokenizer.vocab)
     multi_char_words_masked = 0
@@ -54,7 +54,7 @@ def test_chinese_wwm_masks_whole_jieba_words(segmenter):
         words = []
         for offset, line in ((1, first), (len(tokens_a) + 2, second)):
             start = offset
-            for word in segmenter._segmenter().lcut(line):
+            for word in segmenter.words(line):
                 words.append(set(range(start, start + len(word))))
                 start += len(word)
         for seed in range(30):
