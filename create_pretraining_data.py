@@ -1,17 +1,19 @@
 """Turns text (one sentence per line, blank line between documents) into pretraining TFRecords.
 
 With --num_workers=1 (the default) the output is byte for byte the original's for the same
-flags, in about five bytes of memory per corpus byte. See data/pretraining_workers.py for what
-more workers, --group_size_mb and many tasks (horovodrun, mpirun, --task_index) do.
+flags. The README's "Pretraining data" section says what more workers, --group_size_mb and many
+tasks (horovodrun, mpirun, --task_index) do; the code is data/generation/.
 """
 
-import sys
 import time
 
 from absl import app, flags
 
-from data.pretraining_data import MIN_MAX_SEQ_LENGTH, GeneratorConfig, PretrainingDataError
-from data.pretraining_workers import exit_on_sigterm, generate, resolve_task
+from data.generation.config import MIN_MAX_SEQ_LENGTH, GeneratorConfig, PretrainingDataError
+from data.generation.generator import generate
+from data.generation.launcher import resolve_task
+from data.generation.progress import print_summary
+from data.generation.workers import exit_on_sigterm
 from training.flags import define_tokenizer_flags, run_main
 
 FLAGS = flags.FLAGS
@@ -27,10 +29,9 @@ flags.DEFINE_bool("do_whole_word_mask", False, "Mask whole words: '##' pieces ar
 flags.DEFINE_bool("chinese_wwm", False, "Chinese whole-word masking: segment each line with jieba and mask the "
                   "characters of a word together; the ids written stay those of the characters.")
 flags.DEFINE_bool("dynamic_masking", False, "Write the sequence pairs without masks, with each position's whole-word "
-                  "number instead, for run_pretraining.py --dynamic_masking, which draws new masks every time a "
-                  "record is read (RoBERTa/MacBERT style; typically with --dupe_factor=1). The word grouping "
-                  "flags (--do_whole_word_mask, --chinese_wwm) apply; --max_predictions_per_seq and "
-                  "--masked_lm_prob are then run_pretraining.py's. See data/unmasked_instances.py.")
+                  "number instead, for run_pretraining.py --dynamic_masking (new masks every time a record is "
+                  "read; typically with --dupe_factor=1). --do_whole_word_mask and --chinese_wwm still choose "
+                  "the words; --max_predictions_per_seq and --masked_lm_prob are then run_pretraining.py's.")
 flags.DEFINE_integer("max_seq_length", 128, f"Maximum sequence length, [CLS] and [SEP]s included (>= "
                      f"{MIN_MAX_SEQ_LENGTH}: [CLS] A [SEP] B [SEP] with one token in A and in B).")
 flags.DEFINE_integer("max_predictions_per_seq", 20, "Maximum number of masked LM predictions per sequence.")
@@ -43,17 +44,14 @@ flags.DEFINE_integer("num_workers", 1, "Processes to split the work over, by inp
                      "(seed, num_workers); 1 reproduces the original exactly. Random next sentences come from the "
                      "worker's own documents.")
 flags.DEFINE_float("group_size_mb", None, "Off by default. When set, every input file is cut into groups of whole "
-                   "documents of at most this many MB (10^6 bytes), and each group is generated independently, as "
-                   "the original run on that group alone would with a seed derived from --random_seed and the "
-                   "group's index: random next sentences come from the same group, instances are shuffled within "
-                   "it, and memory is bounded by the group size however large the corpus. Group g of G writes "
+                   "documents of at most this many MB (10^6 bytes), each generated as the original would generate "
+                   "it alone (with a seed from --random_seed and the group's index): memory is bounded by the group "
+                   "size, random next sentences and the shuffle stay within a group. Group g of G writes "
                    "NAME-0000g-of-0000G for every --output_file NAME. Deterministic for a given seed and group size, "
                    "whatever the number of workers or tasks.")
 flags.DEFINE_integer("task_index", None, "This process's index among --num_tasks processes sharing the work (e.g. a "
-                     "SLURM array index). Default: the launcher's rank (HOROVOD_RANK under horovodrun, "
-                     "OMPI_COMM_WORLD_RANK under Open MPI, PMI_RANK under MPICH), else 0. Every task computes the "
-                     "same plan and takes its share (groups t, t+T, ...; without groups, workers "
-                     "t*W .. t*W+W-1 of T*W), writing its own shards; no communication is needed.")
+                     "SLURM array index), each writing its own shards. Default: the launcher's rank (HOROVOD_RANK "
+                     "under horovodrun, OMPI_COMM_WORLD_RANK under Open MPI, PMI_RANK under MPICH), else 0.")
 flags.DEFINE_integer("num_tasks", None, "Number of processes sharing the work (see --task_index). Default: the "
                      "launcher's size (HOROVOD_SIZE, OMPI_COMM_WORLD_SIZE, PMI_SIZE), else 1.")
 flags.DEFINE_string("spool_dir", None, "Directory for the temporary spool of encoded instances (about the size of the "
@@ -76,8 +74,6 @@ def main(argv):
         chinese_wwm=FLAGS.chinese_wwm,
         dynamic_masking=FLAGS.dynamic_masking,
     )
-    if not FLAGS.vocab_file and not FLAGS.spm_model_file:
-        raise PretrainingDataError("--vocab_file (or --spm_model_file) is required")
     if FLAGS.group_size_mb is not None and FLAGS.group_size_mb <= 0:
         raise PretrainingDataError(f"--group_size_mb={FLAGS.group_size_mb} must be positive")
     task_index, num_tasks, task_source = resolve_task(FLAGS.task_index, FLAGS.num_tasks)
@@ -87,22 +83,7 @@ def main(argv):
                                 FLAGS.do_lower_case, config, FLAGS.random_seed, FLAGS.num_workers,
                                 show_progress=FLAGS.progress, group_bytes=group_bytes, task_index=task_index,
                                 num_tasks=num_tasks, spool_dir=FLAGS.spool_dir)
-    elapsed = time.monotonic() - started
-    task = f"task {task_index + 1} of {num_tasks} ({task_source}): " if num_tasks > 1 else ""
-    for result in results:
-        for path, (count, first_line) in sorted(result.read_stats.bad_utf8_files.items()):
-            where = f" (first at line {first_line})" if first_line else ""
-            print(f"warning: {path}: {count} line(s) of invalid UTF-8, bad bytes replaced{where}", file=sys.stderr)
-    total = sum(summary.values())
-    documents = sum(r.documents for r in results)
-    print(f"{task}wrote {total} instances from {documents} documents in {elapsed:.1f}s "
-          f"({total / max(elapsed, 1e-9):.0f} instances/s):", file=sys.stderr)
-    for path, count in summary.items():
-        print(f"  {path}: {count} instances", file=sys.stderr)
-    if num_tasks > 1 and task_index == 0:
-        # No task waits for another: each lists its own shards above, and the run is complete
-        # when every task has exited with status 0.
-        print(f"{num_tasks} tasks share this run; each reports (and renames) its own shards", file=sys.stderr)
+    print_summary(summary, results, time.monotonic() - started, task_index, num_tasks, task_source)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Records/s of the pretraining input pipeline alone (data/pretraining_input.py) on ../shared/data/pretrain_toy.
+"""Records/s of the pretraining input pipeline alone (data/input/pretraining_dataset.py) on ../shared/data/pretrain_toy.
 
 The training pipeline (file shuffling, interleave, 100-record shuffle, batch, parse, vocabulary
 check, prefetch) is iterated with nothing consuming the batches, so the rate is its ceiling:
@@ -6,7 +6,7 @@ the step is never starved while this is well above the step's sequences/s.
 
 With --dynamic_masking: the same pipeline over unmasked records written from
 ../shared/data/zh_corpus/clue_small.txt (create_pretraining_data --dynamic_masking, dupe 1,
---do_whole_word_mask) with a new mask drawn for every record read (data/dynamic_masking.py); the
+--do_whole_word_mask) with a new mask drawn for every record read (data/input/dynamic_masking.py); the
 static pipeline is measured in the same process, in alternating slices, for the ratio.
 """
 import sys
@@ -49,17 +49,17 @@ def records_per_s(dataset, batch_size):
 
 
 def static_dataset(files):
-    from data.pretraining_input import pretraining_dataset
+    from data.input.pretraining_dataset import pretraining_dataset
 
     return pretraining_dataset(files, FLAGS.batch_size, TOY_SEQ, TOY_PREDICTIONS, is_training=True,
                                vocab_size=TOY_VOCAB, deterministic=FLAGS.deterministic)
 
 
 def dynamic_case(static_files):
-    from data.dynamic_masking import DynamicMasking
-    from data.pretraining_data import GeneratorConfig
-    from data.pretraining_input import pretraining_dataset
-    from data.pretraining_workers import generate
+    from data.generation.config import GeneratorConfig
+    from data.generation.generator import generate
+    from data.input.dynamic_masking import DynamicMasking
+    from data.input.pretraining_dataset import pretraining_dataset
 
     with tempfile.TemporaryDirectory() as directory:
         outputs = [f"{directory}/unmasked_{i}.tfrecord" for i in range(4)]
@@ -94,7 +94,7 @@ def dynamic_case(static_files):
 def main(argv):
     del argv
     common.quiet_tensorflow()
-    from data.pretraining_input import expand_input_files
+    from data.input.records import expand_input_files
 
     files = expand_input_files(str(common.PRETRAIN_TOY_DIR / "*.tfrecord"))
     if FLAGS.dynamic_masking:

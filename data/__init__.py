@@ -1,1 +1,2 @@
-"""Tokenization, pretraining-data generation, task readers and input pipelines."""
+"""Text to model inputs: tokenization and the record schema (shared), the pretraining-data generator
+(generation/), the pretraining input pipelines (input/) and the task readers (tasks/)."""

@@ -25,7 +25,7 @@ flags.mark_flag_as_required("output_file")
 
 def main(argv):
     del argv
-    from data.text_corpus import corpus_documents, squad_documents, tsv_documents, write_documents
+    from data.generation.text_corpus import corpus_documents, squad_documents, tsv_documents, write_documents
 
     def documents():
         for path in FLAGS.corpus_files:

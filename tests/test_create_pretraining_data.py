@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from data import pretraining_workers
-from data.pretraining_data import GeneratorConfig, PretrainingDataError
-from data.pretraining_workers import generate
+from data.generation import planning, workers
+from data.generation.config import GeneratorConfig, PretrainingDataError
+from data.generation.generator import generate
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "create_pretraining_data.py"
@@ -125,13 +125,13 @@ def test_workers_by_input_file_with_enough_outputs(tmp_path, toy_vocab):
 
 def test_failed_run_leaves_no_finished_looking_file(tmp_path, toy_vocab, monkeypatch):
     corpus = _toy_corpus(tmp_path)
-    real_writer = pretraining_workers.write_in_order
+    real_writer = workers.write_in_order
 
     def write_then_fail(spool, order, paths):
         real_writer(spool, order, paths)  # temporaries fully written ...
         raise KeyboardInterrupt  # ... and then the run is interrupted
 
-    monkeypatch.setattr(pretraining_workers, "write_in_order", write_then_fail)
+    monkeypatch.setattr(workers, "write_in_order", write_then_fail)
     out_dir = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         _run(corpus, [out_dir / "a.tfrecord", out_dir / "b.tfrecord"], toy_vocab, 1)
@@ -262,7 +262,7 @@ def _files(directory):
 def test_each_group_is_the_reference_output_of_that_group_alone(tmp_path, toy_vocab):
     corpus = _toy_corpus(tmp_path, documents=60)
     summary, results = _group_run(corpus, tmp_path / "grouped" / "out.tfrecord", toy_vocab, workers=2)
-    groups = pretraining_workers.plan_groups([str(corpus)], 300)
+    groups = planning.plan_groups([str(corpus)], 300)
     assert len(groups) == len(summary) >= 5
     text = corpus.read_bytes()
     for g, group in enumerate(groups):
@@ -273,7 +273,7 @@ def test_each_group_is_the_reference_output_of_that_group_alone(tmp_path, toy_vo
         reference = tmp_path / "reference" / f"{g}.tfrecord"
         config = GeneratorConfig(max_seq_length=64, dupe_factor=2)
         generate(str(alone), [str(reference)], str(toy_vocab), None, True, config,
-                 pretraining_workers.group_seed(11, g), 1, show_progress=False)
+                 planning.group_seed(11, g), 1, show_progress=False)
         assert shard.read_bytes() == reference.read_bytes(), g
     # Deterministic, and the same whatever the number of workers.
     _group_run(corpus, tmp_path / "again" / "out.tfrecord", toy_vocab, workers=1)
@@ -360,7 +360,7 @@ def test_progress_lines_name_the_phase_rate_and_eta(tmp_path, toy_vocab):
                         "--num_workers=2")
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
-    count = len(pretraining_workers.plan_groups([str(corpus)], 300))
+    count = len(planning.plan_groups([str(corpus)], 300))
     assert f"[groups] {count} group(s) of at most 0.0003 MB from 1 file(s); this process runs {count} of them " \
            "with 2 worker(s)" in lines
     # whole lines only: two workers share stderr, and a line written in two parts could be cut by another

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from data.text_corpus import split_sentences
+from data.generation.text_corpus import split_sentences
 
 TINY = {"vocab_size": 21128, "hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
         "intermediate_size": 64, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,

@@ -320,7 +320,7 @@ def test_horovod_is_imported_only_with_the_flag(small_data, use_horovod):
 
 
 def test_fewer_files_than_processes_is_a_clear_error(small_data):
-    from data.pretraining_input import pretraining_dataset
+    from data.input.pretraining_dataset import pretraining_dataset
     with pytest.raises(ValueError, match="2 input file.* for 3 processes"):
         pretraining_dataset([str(small_data / "a.tfrecord"), str(small_data / "b.tfrecord")], 4, SEQ, PREDS,
                             num_shards=3, shard_index=0)

@@ -13,8 +13,8 @@ import tensorflow as tf
 sys.path.insert(0, str(Path(__file__).parent / "training"))
 from pretraining_records import tiny_config  # noqa: E402
 
-from data.pretraining_data import GeneratorConfig  # noqa: E402
-from data.pretraining_workers import generate  # noqa: E402
+from data.generation.config import GeneratorConfig  # noqa: E402
+from data.generation.generator import generate  # noqa: E402
 from training.pretraining import PretrainingOptions, run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

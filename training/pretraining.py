@@ -6,8 +6,9 @@ from typing import Dict
 import tensorflow as tf
 from absl import logging
 
-from data.dynamic_masking import DynamicMasking
-from data.pretraining_input import expand_input_files, pretraining_dataset
+from data.input.dynamic_masking import DynamicMasking
+from data.input.pretraining_dataset import pretraining_dataset
+from data.input.records import expand_input_files
 from fileio.atomic import write_text
 from modeling import NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
 from training.checkpointing import restore_for_inference

@@ -4,7 +4,7 @@ from typing import Dict
 import numpy as np
 import tensorflow as tf
 
-FLOAT_FEATURES = ("masked_lm_weights",)
+from data.record_schema import FLOAT_FEATURES
 
 
 def write_records(path, arrays: Dict[str, np.ndarray]) -> str:

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data import pretraining_data as pd
-from data.chinese_words import ContinuationToken
-from data.dynamic_masking import DynamicMasking, mask_batch, unmasked_feature_spec
-from data.pretraining_data import GeneratorConfig
-from data.pretraining_input import InputFileError, pretraining_dataset
-from data.pretraining_workers import generate
+from data.generation.config import GeneratorConfig
+from data.generation.generator import generate
+from data.generation.instances import candidate_groups, create_masked_lm_predictions
+from data.input.dynamic_masking import DynamicMasking, mask_batch
+from data.input.pretraining_dataset import pretraining_dataset
+from data.input.records import InputFileError, tf_dtype
+from data.record_schema import UNMASKED_FEATURES, unmasked_lengths
 from data.tokenization import load_vocab
-from data.unmasked_instances import UNMASKED_FEATURES, word_ids
 
 SEQ, PREDS, PROB = 128, 20, 0.15
 CLS_ID, SEP_ID, MASK_ID = 101, 102, 103
@@ -36,7 +36,8 @@ def zh_records(shared_dir, vocab_file, tmp_path_factory):
 
 def read_unmasked(path, seq=SEQ):
     records = list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator())
-    parsed = tf.io.parse_example(records, unmasked_feature_spec(seq))
+    spec = {name: tf.io.FixedLenFeature([length], tf_dtype(name)) for name, (length, _) in unmasked_lengths(seq).items()}
+    parsed = tf.io.parse_example(records, spec)
     return {name: t.numpy() for name, t in parsed.items()}
 
 
@@ -45,15 +46,6 @@ def masking_for(vocab_file, prob=PROB, seed=1):
 
 
 # ---- the generator side ------------------------------------------------------------------------
-
-def test_word_ids_number_the_static_generators_groups():
-    tokens = ["[CLS]", "un", "##want", "##ed", "run", "[SEP]", "##ing", "x", "[SEP]"]
-    # The original's '##' rule, joined across [SEP] as there: the masks are the same groups.
-    assert word_ids(tokens, GeneratorConfig(do_whole_word_mask=True)) == [0, 1, 1, 1, 2, 0, 2, 3, 0]
-    assert word_ids(tokens, GeneratorConfig()) == [0, 1, 2, 3, 4, 0, 5, 6, 0]
-    chinese = ["[CLS]", "我", "爱", "北", ContinuationToken("京"), "[SEP]", ContinuationToken("天"), "[SEP]"]
-    assert word_ids(chinese, GeneratorConfig(chinese_wwm=True)) == [0, 1, 2, 3, 3, 0, 4, 0]
-
 
 def test_unmasked_records_hold_the_pairs_and_their_words(zh_records, vocab_file):
     arrays = read_unmasked(zh_records)
@@ -72,19 +64,6 @@ def test_unmasked_records_hold_the_pairs_and_their_words(zh_records, vocab_file)
     # jieba words span several characters: about a third of the maskable tokens continue a word.
     continuing = sum(int(np.sum((r[1:] == r[:-1]) & (r[1:] > 0))) for r in words)
     assert continuing > 0.2 * np.sum(words > 0)
-
-
-def test_unmasked_output_is_deterministic(tmp_path, vocab_file, shared_dir):
-    corpus = tmp_path / "zh.txt"
-    with open(shared_dir / "data" / "zh_corpus" / "clue_small.txt", encoding="utf-8") as source:
-        corpus.write_text("".join(line for _, line in zip(range(400), source)), encoding="utf-8")
-    outputs = {}
-    for name, seed in (("a", 9), ("b", 9), ("c", 10)):
-        outputs[name] = tmp_path / f"{name}.tfrecord"
-        config = GeneratorConfig(max_seq_length=64, dupe_factor=2, do_whole_word_mask=True, dynamic_masking=True)
-        generate(str(corpus), [str(outputs[name])], str(vocab_file), None, True, config, seed, show_progress=False)
-    assert outputs["a"].read_bytes() == outputs["b"].read_bytes()
-    assert outputs["a"].read_bytes() != outputs["c"].read_bytes()
 
 
 # ---- the masks: exactly the rule, given the random bits -------------------------------------------
@@ -234,8 +213,8 @@ def test_mask_counts_match_the_static_generator(many_draws):
                 break
             tokens.append("[CLS]" if not w and not tokens else "[SEP]" if not w else "##c" if w == previous else "c")
             previous = w or previous
-        assert pd._candidate_groups(tokens, config) == [list(np.nonzero(words == k)[0]) for k in range(1, words.max() + 1)]
-        static_counts += [len(pd.create_masked_lm_predictions(tokens, config, ["c"], rng)[1]) for _ in range(40)]
+        assert candidate_groups(tokens, config) == [list(np.nonzero(words == k)[0]) for k in range(1, words.max() + 1)]
+        static_counts += [len(create_masked_lm_predictions(tokens, config, ["c"], rng)[1]) for _ in range(40)]
     static_counts = np.array(static_counts)
     dynamic_counts = draws["masked_lm_weights"].sum(axis=1)
     difference = abs(static_counts.mean() - dynamic_counts.mean())

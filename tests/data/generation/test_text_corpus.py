@@ -1,11 +1,11 @@
-"""data.text_corpus and scripts/build_zh_corpus.py: text from JSON and TSV into the pretraining layout."""
+"""data.generation.text_corpus and scripts/build_zh_corpus.py: text from JSON and TSV into the pretraining layout."""
 import json
 import subprocess
 import sys
 
 import pytest
 
-from data.text_corpus import corpus_documents, split_sentences, squad_documents, tsv_documents, write_documents
+from data.generation.text_corpus import corpus_documents, split_sentences, squad_documents, tsv_documents, write_documents
 
 
 def test_sentences_end_after_end_punctuation_with_their_closing_quotes():

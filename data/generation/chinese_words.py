@@ -23,7 +23,7 @@ class ChineseWordSegmenter:
     def __init__(self, tokenizer):
         if not hasattr(tokenizer, "tokenize_by_piece"):
             raise TypeError("Chinese whole-word masking needs a FullTokenizer (WordPiece vocabulary)")
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self._jieba = None
 
     def _segmenter(self):
@@ -35,10 +35,14 @@ class ChineseWordSegmenter:
             self._jieba = jieba
         return self._jieba
 
+    def words(self, text):
+        """jieba's words of `text`, in order; together they are `text`."""
+        return self._segmenter().lcut(text)
+
     def word_index_of_chars(self, text):
         """For every character of `text`, the index of the jieba word it belongs to."""
         owners = []
-        for index, word in enumerate(self._segmenter().lcut(text)):
+        for index, word in enumerate(self.words(text)):
             owners.extend([index] * len(word))
         return owners
 
@@ -48,7 +52,7 @@ class ChineseWordSegmenter:
         cjk_positions = iter([i for i, c in enumerate(text) if is_cjk_char(c)])
         tokens = []
         previous_position = None  # line position of the CJK piece just before, if adjacent
-        for piece, piece_tokens in self._tokenizer.tokenize_by_piece(text):
+        for piece, piece_tokens in self.tokenizer.tokenize_by_piece(text):
             if len(piece) == 1 and is_cjk_char(piece):
                 # Compatibility ideographs stay ideographs when NFD-normalised, so pieces and
                 # CJK characters of the line correspond one to one, in order.

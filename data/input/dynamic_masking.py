@@ -1,6 +1,6 @@
 """Dynamic whole-word masking in tf.data (RoBERTa / MacBERT style), from unmasked records.
 
-The records are `create_pretraining_data.py --dynamic_masking`'s (data/unmasked_instances.py):
+The records are `create_pretraining_data.py --dynamic_masking`'s (data/record_schema.py):
 unmasked ids plus each position's word number. Every time a record is read, a mask is drawn
 with the static generator's rule (../shared/specs/create_pretraining_data.md, section 4):
 
@@ -37,13 +37,12 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from data.pretraining_input import (InputFileError, _records_with_origin, check_first_record, first_example,
-                                    parse_checked, shuffled_records)
+from data.input.records import (InputFileError, check_first_record, first_example, parse_checked,
+                                records_with_origin, shuffled_records)
+from data.record_schema import MASKED_ONLY_FEATURE, WORD_IDS, unmasked_lengths
 from data.tokenization import VocabularyError, load_vocab
-from data.unmasked_instances import UNMASKED_FEATURES, WORD_IDS
 
 MASK_TOKEN = "[MASK]"
-MASKED_FEATURE = "masked_lm_positions"  # present in static records only
 # Rows of random bits drawn per record, one value per position each.
 _WORD_ORDER, _MASK_OR_NOT, _KEEP_OR_RANDOM, _RANDOM_ID = range(4)
 _NUM_DRAWS = 4
@@ -88,11 +87,10 @@ class DynamicMasking:
         """Batches of the model's features from this process's unmasked record files (see pretraining_dataset)."""
         for path in files:
             check_unmasked_records(path, max_seq_length)
-        spec = unmasked_feature_spec(max_seq_length)
         expected = unmasked_lengths(max_seq_length)
 
         def decode_and_mask(paths, indices, records, bits):
-            features = parse_checked(paths, indices, records, spec, expected)
+            features = parse_checked(paths, indices, records, expected)
             return self.mask(features, bits, max_predictions_per_seq)
 
         files = list(files)
@@ -124,17 +122,6 @@ class DynamicMasking:
                           max_predictions_per_seq)
 
 
-def unmasked_lengths(max_seq_length: int) -> Dict[str, tuple]:
-    """feature -> (length every unmasked record must have, what sets it), as expected_lengths."""
-    return {name: (1, "the schema") if name == "next_sentence_labels" else (max_seq_length, "--max_seq_length")
-            for name in UNMASKED_FEATURES}
-
-
-def unmasked_feature_spec(max_seq_length: int) -> Dict[str, tf.io.FixedLenFeature]:
-    return {name: tf.io.FixedLenFeature([length], tf.int64)
-            for name, (length, _) in unmasked_lengths(max_seq_length).items()}
-
-
 def _file_key(path: str) -> int:
     """A record's file in its mask seed: a hash of the base name (so moving the data keeps the masks)."""
     return int.from_bytes(hashlib.sha256(os.path.basename(path).encode()).digest()[:7], "little")
@@ -157,7 +144,7 @@ def _keyed_records(files, is_training, seed, max_seq_length, skip_records):
                 for part in (epoch, file_key, index):
                     record_seed = tf.random.experimental.stateless_fold_in(record_seed, part)
                 return path, index, record, _random_bits([], record_seed, max_seq_length)
-            return _records_with_origin(path).map(with_bits)
+            return records_with_origin(path).map(with_bits)
         return one_file
 
     if not is_training:
@@ -266,7 +253,7 @@ def check_unmasked_records(path: str, max_seq_length: int) -> None:
     """Says clearly when `path` holds masked (static) records, or records of another length."""
     feature = first_example(path).features.feature
     if WORD_IDS not in feature:
-        if MASKED_FEATURE in feature:
+        if MASKED_ONLY_FEATURE in feature:
             raise InputFileError(
                 f"{path}: holds masked records (written without --dynamic_masking), but --dynamic_masking "
                 f"draws the masks itself from unmasked records: train without --dynamic_masking, or write the "

@@ -1,0 +1,90 @@
+"""The tf.data pipeline run_pretraining.py trains on: batches of the model's features, sharded per process."""
+from typing import Optional, Sequence
+
+import tensorflow as tf
+
+from data.input.records import (InputFileError, check_first_record, first_example, parse_checked,
+                                records_with_origin, shuffled_records)
+from data.record_schema import ID_FEATURES, WORD_IDS, masked_lengths
+
+
+def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
+    """Reads the first record of `path` and says which feature has which length, if any is wrong.
+
+    A quick look before the model is built, so that a wrong file (or wrong flags) is reported at
+    once; every later record is checked as it is read (`_decoder`).
+    """
+    feature = first_example(path).features.feature
+    expected = masked_lengths(max_seq_length, max_predictions_per_seq)
+    if WORD_IDS in feature and any(name not in feature for name in expected):  # unmasked records
+        raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
+                             f"--dynamic_masking): train with --dynamic_masking (and --vocab_file)")
+    check_first_record(path, feature, expected)
+
+
+def _decoder(max_seq_length: int, max_predictions_per_seq: int):
+    """Parses a batch of (file, index, record) and checks every record's lengths (`parse_checked`)."""
+    expected = masked_lengths(max_seq_length, max_predictions_per_seq)
+
+    def decode(paths, indices, records):
+        return parse_checked(paths, indices, records, expected)
+
+    return decode
+
+
+def _vocab_check(vocab_size: int):
+    def check(features):
+        largest = tf.reduce_max([tf.reduce_max(features[name]) for name in ID_FEATURES])
+        with tf.control_dependencies([tf.debugging.assert_less(
+                largest, vocab_size,
+                message=f"the data holds a token id >= vocab_size {vocab_size} of the model config: it was "
+                        f"written with a larger vocabulary; use a config whose vocab_size covers it. Largest id:")]):
+            return {name: tf.identity(t) for name, t in features.items()}
+    return check
+
+
+def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_length: int,
+                        max_predictions_per_seq: int, is_training: bool = True, num_shards: int = 1,
+                        shard_index: int = 0, deterministic: bool = False, skip_batches: int = 0,
+                        vocab_size: Optional[int] = None, num_cpu_threads: int = 4,
+                        seed: int = 12345, masking=None) -> tf.data.Dataset:
+    """Batches of feature dicts (int32 ids, float32 weights).
+
+    Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
+    size. As the original: file order shuffled, records interleaved from several files and
+    shuffled in a 100-record buffer. With `deterministic`: files and records in order, no
+    shuffling, and `skip_batches` batches skipped (to resume exactly). Evaluation: every record
+    of every file once, in order, the last batch possibly smaller.
+
+    With `masking` (a data.input.dynamic_masking.DynamicMasking) the files hold unmasked records of
+    create_pretraining_data.py --dynamic_masking and the masks are drawn here, anew every time a
+    record is read; the batches have the same features.
+    """
+    files = list(input_files)
+    if num_shards > 1:
+        if len(files) < num_shards:
+            raise InputFileError(
+                f"{len(files)} input file(s) for {num_shards} processes: each process reads its own files, so "
+                f"at least {num_shards} are needed (write the data as more files)")
+        files = files[shard_index::num_shards]
+    if masking is not None:
+        dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
+                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed)
+        dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
+        return dataset.prefetch(tf.data.AUTOTUNE)
+    for path in files:
+        check_record_lengths(path, max_seq_length, max_predictions_per_seq)
+
+    names = tf.data.Dataset.from_tensor_slices(files)
+    if not is_training:
+        records = names.flat_map(records_with_origin)
+    elif deterministic:
+        records = names.flat_map(records_with_origin).repeat().skip(skip_batches * batch_size)
+    else:
+        records = shuffled_records(files, num_cpu_threads, seed)
+    dataset = records.batch(batch_size, drop_remainder=is_training)
+    dataset = dataset.map(_decoder(max_seq_length, max_predictions_per_seq),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if vocab_size is not None:
+        dataset = dataset.map(_vocab_check(vocab_size))
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,100 @@
+"""Reading pretraining TFRecords: the input files, each record with its origin, parsed and checked against the schema.
+
+Shared by the pipeline over masked records (data/input/pretraining_dataset.py) and the one that
+masks unmasked records (data/input/dynamic_masking.py); the features and their lengths are
+data/record_schema.py's.
+"""
+from typing import Dict, List, Sequence, Union
+
+import tensorflow as tf
+
+from data.record_schema import FLOAT_FEATURES, Lengths, dtype_name
+
+
+class InputFileError(ValueError):
+    """The input files are missing or do not match the flags."""
+
+
+def expand_input_files(patterns: Union[str, Sequence[str]]) -> List[str]:
+    """Comma-separated globs (or a list of them) -> the matching files, each glob sorted, in order."""
+    if isinstance(patterns, str):
+        patterns = patterns.split(",")
+    patterns = [p.strip() for p in patterns if p.strip()]
+    if not patterns:
+        raise InputFileError("no input file given (--input_file is empty)")
+    files = []
+    for pattern in patterns:
+        files.extend(sorted(tf.io.gfile.glob(pattern)))
+    if not files:
+        raise InputFileError(f"no file matches --input_file={','.join(patterns)}")
+    return files
+
+
+def tf_dtype(feature: str) -> tf.dtypes.DType:
+    """The dtype `feature` is stored with in the records (data/record_schema.py)."""
+    return tf.as_dtype(dtype_name(feature))
+
+
+def first_example(path: str) -> tf.train.Example:
+    """The first record of `path` as a tf.train.Example, or an InputFileError saying what it is not."""
+    try:
+        first = next(iter(tf.data.TFRecordDataset(path).take(1)), None)
+    except tf.errors.OpError as error:
+        raise InputFileError(f"{path}: cannot read as TFRecord: {error.message}") from None
+    if first is None:
+        raise InputFileError(f"{path}: holds no record")
+    try:
+        return tf.train.Example.FromString(first.numpy())
+    except Exception as error:  # a protobuf DecodeError: the record is not a tf.train.Example
+        raise InputFileError(f"{path}: record 0 is not a tf.train.Example ({error})") from None
+
+
+def check_first_record(path: str, feature, expected: Lengths) -> None:
+    """Says which feature of `path`'s first record (its `features.feature` map) is absent or has
+    another length than `expected` (feature -> (length, what sets it), data/record_schema.py's)."""
+    for name, (length, source) in expected.items():
+        if name not in feature:
+            raise InputFileError(f"{path}: record 0 has no feature {name!r}: not a pretraining record")
+        found = len(feature[name].float_list.value) if name in FLOAT_FEATURES else len(feature[name].int64_list.value)
+        if found != length:
+            raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
+
+
+def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int) -> tf.data.Dataset:
+    """(file, index, record) in the original's training order: files shuffled and repeated, records
+    interleaved from several files and shuffled in a 100-record buffer."""
+    names = tf.data.Dataset.from_tensor_slices(list(files)).repeat().shuffle(len(files), seed=seed)
+    records = names.interleave(records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
+                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    return records.shuffle(100, seed=seed)
+
+
+def records_with_origin(path):
+    """The records of one file, each with its file name and index, so that a bad one can be named."""
+    records = tf.data.TFRecordDataset(path)
+    return tf.data.Dataset.zip((tf.data.Dataset.from_tensors(path).repeat(), tf.data.Dataset.range(2**62), records))
+
+
+def parse_checked(paths: tf.Tensor, indices: tf.Tensor, records: tf.Tensor, expected: Lengths) -> Dict[str, tf.Tensor]:
+    """A batch of records, the features of `expected` parsed and every record's lengths checked against it.
+
+    Parsed as ragged rows first: a fixed-length parse would fail on a short record with a message
+    naming neither the file nor the record. The first bad record of the batch is named in an
+    assertion that the training loop turns into a one-line error.
+    """
+    ragged_spec = {name: tf.io.RaggedFeature(tf_dtype(name)) for name in expected}
+    parsed = tf.io.parse_example(records, ragged_spec)
+    checks = []
+    for name, (length, source) in expected.items():
+        lengths = parsed[name].row_lengths()
+        wrong = tf.not_equal(lengths, length)
+        first = tf.argmax(tf.cast(wrong, tf.int32))
+        message = tf.strings.join([
+            paths[first], ": record ", tf.strings.as_string(indices[first]), f" (counting from 0) has {name} "
+            "of length ", tf.strings.as_string(lengths[first]), f", but {source} is {length}"])
+        checks.append(tf.debugging.Assert(tf.logical_not(tf.reduce_any(wrong)), [message]))
+    with tf.control_dependencies(checks):
+        features = {name: tf.identity(parsed[name].to_tensor(shape=[None, expected[name][0]]))
+                    for name in expected}
+    # int64 in the files, int32 in the model (as the original; TPUs and XLA prefer it)
+    return {name: tf.cast(t, tf.int32) if t.dtype == tf.int64 else t for name, t in features.items()}
