@@ -7,6 +7,7 @@ from typing import Dict, Optional
 import tensorflow as tf
 from absl import logging
 
+from compat.keras import keras
 from data.dynamic_masking import DynamicMasking
 from data.pretraining_input import expand_input_files, pretraining_dataset
 from fileio.atomic import write_text
@@ -68,7 +69,7 @@ class PretrainingRun:
             raise ValueError("at least one of --do_train or --do_eval must be true")
         self.distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
         if options.deterministic:
-            tf.keras.utils.set_random_seed(options.seed)
+            keras.utils.set_random_seed(options.seed)
         if self.distributed.is_chief:
             ensure_writable_dir(options.output_dir)
         self.precision = Precision.create(options.use_fp16, options.use_bf16)

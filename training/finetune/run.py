@@ -3,6 +3,7 @@ then evaluation, prediction and export with the weights checkpointing.restore_fo
 import tensorflow as tf
 from absl import logging
 
+from compat.keras import keras
 from data.tasks.pipeline import make_dataset
 from modeling.config import NezhaConfig
 from modeling.diagnostics import collapse_warning, representation_spread
@@ -74,7 +75,7 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     """The whole fine-tuning run for the modes asked for."""
     check_modes(options)
     # One seed for the head's initialisation, dropout and (below) the shuffling of the training data.
-    tf.keras.utils.set_random_seed(options.seed)
+    keras.utils.set_random_seed(options.seed)
     distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
     precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
     precision.apply_policy()
