@@ -1,5 +1,9 @@
 # The two set-up commands of the README. Both install what they need from nothing.
-PY := .venv/bin/python
+# STACK=classic (Python 3.9-3.11, .venv) or STACK=current (Python 3.12-3.13, .venv-current); without it,
+# scripts/install.sh picks the one this machine's Pythons allow (classic when both can be had).
+STACK ?= $(shell bash scripts/install.sh --which-stack 2>/dev/null || echo classic)
+export STACK
+PY := $(if $(filter current,$(STACK)),.venv-current,.venv)/bin/python
 
 .PHONY: install test demo demo-dynamic pretrain-finetune bench clean
 
@@ -23,4 +27,4 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf .venv demo_output demo_output_dynamic recipe_output
+	rm -rf .venv .venv-current demo_output demo_output_dynamic recipe_output
