@@ -7,14 +7,9 @@ made here by version and every module asks this one for Keras.
 """
 import tensorflow as tf
 
+from compat.stack import STACK
 
-def tf_keras_is_keras_3(version: str) -> bool:
-    """Whether `tf.keras` is Keras 3 in TensorFlow `version` (e.g. "2.21.0", "2.16.0-rc1")."""
-    major, minor = (int("".join(c for c in part if c.isdigit()) or 0) for part in version.split(".")[:2])
-    return (major, minor) >= (2, 16)
-
-
-if tf_keras_is_keras_3(tf.__version__):
+if STACK == "current":
     try:
         import tf_keras as keras
     except ImportError as error:
@@ -25,4 +20,4 @@ if tf_keras_is_keras_3(tf.__version__):
 else:
     keras = tf.keras
 
-__all__ = ["keras", "tf_keras_is_keras_3"]
+__all__ = ["keras"]
