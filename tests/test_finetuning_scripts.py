@@ -155,6 +155,7 @@ def test_run_clf_reports_bad_lines(repo_dir, fixtures_dir, vocab_file, tmp_path)
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.tfa
 def test_run_seq_labelling_with_crf(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     from data.tasks.ner import PEOPLES_DAILY_LABELS, char_predictions, convert_sentences, read_sentences
     from data.tasks.pipeline import features_to_arrays

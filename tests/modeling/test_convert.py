@@ -141,6 +141,7 @@ def _bigger_config(tmp_path):
     return path
 
 
+@pytest.mark.tfa
 def test_crf_tagger_converts_to_tf1_but_not_to_hf(tmp_path):
     config = tiny_config()
     tagger = perturbed(NezhaForTokenTagging(config, num_labels=4, use_crf=True))

@@ -49,7 +49,7 @@ def test_span_head_masks_non_context_positions(config):
     assert float(span_loss(outputs, tf.constant([4, 3]), tf.constant([5, 4]))) > 0
 
 
-@pytest.mark.parametrize("use_crf", [False, True])
+@pytest.mark.parametrize("use_crf", [False, pytest.param(True, marks=pytest.mark.tfa)])
 def test_tagger_loss_and_decoding(config, use_crf):
     model = NezhaForTokenTagging(config, num_labels=5, use_crf=use_crf)
     names = model.tf1_variables()
