@@ -56,19 +56,22 @@ def test_missing_python_named_by_PYTHON_is_reported(tmp_path):
     assert "is not an executable" in result.stderr and "3.11" in result.stderr
 
 
-def test_PYTHON_is_the_interpreter_that_makes_the_venv(tmp_path):
+# No STACK with a 3.11 is classic; the current stack takes 3.12 and 3.13.
+@pytest.mark.parametrize("stack, version", [(None, "3.11"), ("current", "3.12"), ("current", "3.13")])
+def test_PYTHON_is_the_interpreter_that_makes_the_venv(tmp_path, stack, version):
     log = tmp_path / "calls.log"
-    python = fake_python(tmp_path / "elsewhere" / "python", "3.11", log)
-    result = run_install(tmp_path, PYTHON=str(python))
+    python = fake_python(tmp_path / "elsewhere" / "python", version, log)
+    result = run_install(tmp_path, PYTHON=str(python), **({"STACK": stack} if stack else {}))
     assert result.returncode != 0  # the fake cannot make a venv; that it was asked to is the point
     assert log.read_text().split() == [str(python), "-m", "venv", str(tmp_path / "venv")]
 
 
-def test_existing_venv_of_an_unsupported_python_is_refused(tmp_path):
-    fake_python(tmp_path / "venv" / "bin" / "python", "3.12", tmp_path / "calls.log")
-    result = run_install(tmp_path, STACK="classic")
+@pytest.mark.parametrize("stack, version", [("classic", "3.12"), ("current", "3.11")])
+def test_existing_venv_of_an_unsupported_python_is_refused(tmp_path, stack, version):
+    fake_python(tmp_path / "venv" / "bin" / "python", version, tmp_path / "calls.log")
+    result = run_install(tmp_path, STACK=stack)
     assert result.returncode == 1
-    assert "made with Python 3.12" in result.stderr and "rm -rf" in result.stderr
+    assert f"made with Python {version}" in result.stderr and "rm -rf" in result.stderr
 
 
 def which_stack(tmp_path, pythons=(), pyenv=(), **env):
@@ -132,22 +135,6 @@ def test_current_stack_refuses_python_3_11_and_says_where_it_fits(tmp_path):
     assert "is Python 3.11" in result.stderr and "3.12 or 3.13" in result.stderr
     assert "STACK=classic" in result.stderr
     assert not log.exists() and not (tmp_path / "venv").exists()
-
-
-@pytest.mark.parametrize("version", ["3.12", "3.13"])
-def test_current_stack_makes_its_venv_with_python_3_12_or_3_13(tmp_path, version):
-    log = tmp_path / "calls.log"
-    python = fake_python(tmp_path / "bin" / f"python{version}", version, log)
-    result = run_install(tmp_path, PYTHON=str(python), STACK="current")
-    assert result.returncode != 0  # the fake cannot make a venv; that it was asked to is the point
-    assert log.read_text().split() == [str(python), "-m", "venv", str(tmp_path / "venv")]
-
-
-def test_existing_venv_of_the_other_stack_is_refused(tmp_path):
-    fake_python(tmp_path / "venv" / "bin" / "python", "3.11", tmp_path / "calls.log")
-    result = run_install(tmp_path, STACK="current")
-    assert result.returncode == 1
-    assert "made with Python 3.11" in result.stderr and "rm -rf" in result.stderr
 
 
 @pytest.mark.parametrize("stack, venv", [("classic", ".venv"), ("current", ".venv-current")])
