@@ -239,6 +239,7 @@ def test_run_reading(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
         np.testing.assert_allclose(served[key].numpy(), expected[key], atol=1e-4)
 
 
+@pytest.mark.tfa  # building the CRF tagger calls tensorflow-addons
 def test_export_hf_dir_refuses_a_crf_tagger_before_training(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
