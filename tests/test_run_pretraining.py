@@ -305,7 +305,7 @@ print("HOROVOD_MODULES=" + ",".join(sorted(m for m in sys.modules if m.split("."
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("use_horovod", [False, True])
+@pytest.mark.parametrize("use_horovod", [False, pytest.param(True, marks=pytest.mark.horovod)])
 def test_horovod_is_imported_only_with_the_flag(small_data, use_horovod):
     if use_horovod:
         _horovodrun()  # skips when Horovod is not built
