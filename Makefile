@@ -1,5 +1,11 @@
 # The two set-up commands of the README. Both install what they need from nothing.
-PY := .venv/bin/python
+# STACK=classic (Python 3.9-3.11, .venv) or STACK=current (Python 3.12-3.13, .venv-current); without it,
+# scripts/install.sh picks the one this machine's Pythons allow (classic when both can be had).
+ifeq ($(origin STACK),undefined)
+STACK := $(shell bash scripts/install.sh --which-stack 2>/dev/null || echo classic)
+endif
+export STACK
+PY := $(if $(filter current,$(STACK)),.venv-current,.venv)/bin/python
 
 .PHONY: install test demo demo-dynamic pretrain-finetune bench clean
 
@@ -10,17 +16,17 @@ test: install
 	$(PY) -m pytest -q tests
 
 demo: install
-	bash scripts/demo.sh
+	PY=$(PY) bash scripts/demo.sh
 
 demo-dynamic: install
-	bash scripts/demo.sh --dynamic
+	PY=$(PY) bash scripts/demo.sh --dynamic
 
 # About 45 minutes on 2 cores: pretraining a small NEZHA, then ChnSentiCorp from it and from random init.
 pretrain-finetune: install
-	bash scripts/pretrain_finetune.sh
+	PY=$(PY) bash scripts/pretrain_finetune.sh
 
 bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf .venv demo_output demo_output_dynamic recipe_output
+	rm -rf .venv .venv-current demo_output demo_output_dynamic recipe_output

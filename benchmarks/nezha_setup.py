@@ -53,9 +53,10 @@ def make_forward(config_dict, features, xla, relative_attention, precision="floa
     of fixed signature, waiting for its result. output "pretraining": the masked-LM and next-sentence
     log-probs; "pooled": the encoder's pooled output only (what the original's forward benchmark computes)."""
     import tensorflow as tf
+    from compat.keras import keras
     from modeling import NezhaConfig, NezhaForPretraining
 
-    tf.keras.mixed_precision.set_global_policy(precision)
+    keras.mixed_precision.set_global_policy(precision)
     model = NezhaForPretraining(NezhaConfig.from_dict(config_dict), relative_attention=relative_attention)
     model.ensure_built()
     if output == "pooled":

@@ -22,7 +22,8 @@ MATMUL_TYPES = {"MatMul", "_MklMatMul", "_MklFusedMatMul", "_FusedMatMul", "Batc
 
 def op_seconds_by_type(trace_dir: str) -> Dict[str, float]:
     """Seconds per op type in the traces under `trace_dir` (every .xplane.pb in it)."""
-    from tensorflow.core.profiler.protobuf import xplane_pb2
+    # tsl is its home on every supported TensorFlow (tensorflow.core.profiler.protobuf is gone from 2.21)
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     seconds = collections.Counter()
     for path in glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True):

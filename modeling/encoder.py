@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling.config import NezhaConfig
 from modeling.layers import (
     NezhaEmbeddings,
@@ -32,7 +33,7 @@ def int_features(inputs: dict, names) -> list:
 
 class BuiltFromConfig:
     """What the encoder and every model built on it share: building the variables from a tiny dummy
-    batch, and get_config / from_config around the NezhaConfig (mixed into tf.keras.Model classes
+    batch, and get_config / from_config around the NezhaConfig (mixed into keras.Model classes
     that set `config`, `relative_attention` and `recompute_layers`)."""
 
     def dummy_inputs(self) -> dict:
@@ -57,7 +58,7 @@ class BuiltFromConfig:
         return cls(NezhaConfig.from_dict(config.pop("config")), **config)
 
 
-class NezhaModel(BuiltFromConfig, tf.keras.Model):
+class NezhaModel(BuiltFromConfig, keras.Model):
     """The encoder. Call with a dict of `input_ids`, `input_mask`, `segment_ids` ([batch, seq]).
 
     Returns `embedding_output`, `encoder_layers` (one per layer), `sequence_output` and
@@ -108,7 +109,7 @@ class NezhaModel(BuiltFromConfig, tf.keras.Model):
             )
             for index in range(config.num_hidden_layers)
         ]
-        self.pooler = tf.keras.layers.Dense(
+        self.pooler = keras.layers.Dense(
             config.hidden_size,
             activation="tanh",
             kernel_initializer=truncated_normal(config.initializer_range),
@@ -175,7 +176,7 @@ class NezhaModel(BuiltFromConfig, tf.keras.Model):
         return names
 
 
-class NezhaWithHeads(BuiltFromConfig, tf.keras.Model):
+class NezhaWithHeads(BuiltFromConfig, keras.Model):
     """A NezhaModel (`self.encoder`) with heads on top: the base of the pretraining and task models.
     Subclasses create their heads after calling this constructor and list the heads' TF1 names in
     `head_tf1_variables`."""

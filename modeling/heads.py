@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling.activations import get_activation
 from modeling.layers.embeddings import NezhaEmbeddings
 from modeling.layers.layer_norm import LayerNorm
@@ -11,7 +12,7 @@ from modeling.layers.naming import dense_tf1_variables, truncated_normal
 from modeling.layers.projection import project_transposed
 
 
-class TiedOutputProjection(tf.keras.layers.Layer):
+class TiedOutputProjection(keras.layers.Layer):
     """log_softmax(x . word_embeddings^T + output_bias), in float32 whatever the global policy.
 
     Being a float32 layer, the embedding table is read here in float32 even under mixed precision.
@@ -33,7 +34,7 @@ class TiedOutputProjection(tf.keras.layers.Layer):
         return tf.nn.log_softmax(logits + self.output_bias, axis=-1)
 
 
-class MaskedLMHead(tf.keras.layers.Layer):
+class MaskedLMHead(keras.layers.Layer):
     """Gathers the hidden states at `masked_lm_positions` -> dense(hidden_act) -> LayerNorm -> tied output.
 
     Returns log-probabilities [batch, max_predictions, vocab].
@@ -45,7 +46,7 @@ class MaskedLMHead(tf.keras.layers.Layer):
         self.hidden_act = hidden_act
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
-        self.transform = tf.keras.layers.Dense(
+        self.transform = keras.layers.Dense(
             embeddings.hidden_size,
             activation=get_activation(hidden_act),
             kernel_initializer=truncated_normal(initializer_range),
@@ -72,7 +73,7 @@ class MaskedLMHead(tf.keras.layers.Layer):
         return config
 
 
-class NextSentenceHead(tf.keras.layers.Layer):
+class NextSentenceHead(keras.layers.Layer):
     """log_softmax(pooled . W^T + b) with W [2, hidden] as the original stores it; float32."""
 
     def __init__(self, initializer_range: float, **kwargs):
@@ -102,7 +103,7 @@ class NextSentenceHead(tf.keras.layers.Layer):
         return config
 
 
-class OutputProjection(tf.keras.layers.Layer):
+class OutputProjection(keras.layers.Layer):
     """x . output_weights^T + output_bias, stored in the original's [num_outputs, hidden] layout."""
 
     def __init__(self, num_outputs: int, initializer_range: float = 0.02, dropout_rate: float = 0.0, **kwargs):
@@ -110,7 +111,7 @@ class OutputProjection(tf.keras.layers.Layer):
         self.num_outputs = num_outputs
         self.initializer_range = initializer_range
         self.dropout_rate = dropout_rate
-        self.dropout = tf.keras.layers.Dropout(dropout_rate)
+        self.dropout = keras.layers.Dropout(dropout_rate)
 
     def build(self, input_shape):
         hidden = int(input_shape[-1])

@@ -1,33 +1,94 @@
 #!/usr/bin/env bash
-# Creates .venv in the repository and installs the pinned stack into it, from nothing.
-# Horovod has no wheels on PyPI: it is compiled from source against the installed
+# Creates the stack's venv in the repository and installs the pinned stack into it, from nothing.
+# Two stacks (README, Set up):
+#   classic  Python 3.9-3.11, requirements.txt (TensorFlow 2.15.1, tensorflow-addons, Horovod), in .venv
+#   current  Python 3.12-3.13, requirements-current.txt (TensorFlow 2.21, tf-keras; no Horovod, no
+#            tensorflow-addons), in .venv-current
+# STACK=classic|current chooses; without it PYTHON's version decides, else classic when a Python 3.9-3.11
+# is on PATH, else current when a 3.12-3.13 is.
+# Horovod (classic only) has no wheels on PyPI: it is compiled from source against the installed
 # TensorFlow, which takes several minutes, so the built wheel is kept in pip's cache
 # directory and reused by every later install on this machine. It is built for GPUs (NCCL)
 # when CUDA and NCCL are installed, with MPI when an MPI is, and for CPUs (Gloo) otherwise
 # (scripts/horovod_build_env.sh decides).
 #   PYTHON=/path/to/python3.11 bash scripts/install.sh     # use that interpreter for the venv
+#   STACK=current bash scripts/install.sh                  # the current stack, in .venv-current
+#   bash scripts/install.sh --which-stack                  # print the stack it would install, and stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${VENV:-.venv}
 HOROVOD_VERSION=0.28.1
-# TensorFlow 2.15.1 publishes wheels for CPython 3.9, 3.10 and 3.11 only.
-SUPPORTED="3.9 3.10 3.11"
+# TensorFlow 2.15.1 publishes wheels for CPython 3.9, 3.10 and 3.11 only; 2.21 for 3.10-3.13, of which
+# the current stack takes the two that 2.15.1 cannot serve.
+CLASSIC_PYTHONS="3.9 3.10 3.11"
+CURRENT_PYTHONS="3.12 3.13"
 
 python_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true; }
 
-supported() { case " $SUPPORTED " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+member() { case " $2 " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# The first of the candidate interpreters (arguments after the versions) whose version is listed.
+first_python() {
+  local versions=$1 candidate
+  shift
+  for candidate in "$@"; do
+    if command -v "$candidate" >/dev/null 2>&1 && member "$(python_version "$candidate")" "$versions"; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# pyenv's interpreters count too: its shims answer only for the versions pyenv has selected.
+pyenv_root=${PYENV_ROOT:-$(pyenv root 2>/dev/null || true)}
+pyenv_pythons() {
+  local version
+  for version in "$@"; do
+    ls -d "$pyenv_root/versions/$version".*/bin/python"$version" 2>/dev/null | sort -V -r || true
+  done
+}
+CLASSIC_CANDIDATES="python3.11 python3.10 python3.9 python3 $(pyenv_pythons 3.11 3.10 3.9 | tr '\n' ' ')"
+CURRENT_CANDIDATES="python3.12 python3.13 python3 $(pyenv_pythons 3.12 3.13 | tr '\n' ' ')"
+
+if [ -z "${STACK:-}" ]; then
+  if [ -n "${PYTHON:-}" ] && member "$(python_version "$PYTHON")" "$CURRENT_PYTHONS"; then
+    STACK=current
+  elif [ -z "${PYTHON:-}" ] && ! first_python "$CLASSIC_PYTHONS" $CLASSIC_CANDIDATES >/dev/null &&
+    first_python "$CURRENT_PYTHONS" $CURRENT_CANDIDATES >/dev/null; then
+    STACK=current
+  else
+    STACK=classic
+  fi
+fi
+case "$STACK" in
+  classic) SUPPORTED=$CLASSIC_PYTHONS CANDIDATES=$CLASSIC_CANDIDATES REQUIREMENTS=requirements.txt
+    TF_VERSION=2.15.1 RANGE="3.9-3.11" RECOMMENDED=3.11 DEFAULT_VENV=.venv ;;
+  current) SUPPORTED=$CURRENT_PYTHONS CANDIDATES=$CURRENT_CANDIDATES REQUIREMENTS=requirements-current.txt
+    TF_VERSION=2.21.0 RANGE="3.12-3.13" RECOMMENDED=3.12 DEFAULT_VENV=.venv-current ;;
+  *) echo "[install] STACK=$STACK: choose STACK=classic (Python 3.9-3.11) or STACK=current (Python 3.12-3.13)." >&2
+    exit 1 ;;
+esac
+if [ "${1:-}" = "--which-stack" ]; then
+  echo "$STACK"
+  exit 0
+fi
+VENV=${VENV:-$DEFAULT_VENV}
+
+supported() { member "$1" "$SUPPORTED"; }
 
 no_python() {
+  local other="STACK=current (Python 3.12 or 3.13)"
+  [ "$STACK" = current ] && other="STACK=classic (Python 3.9-3.11, with Horovod and tensorflow-addons)"
   {
     echo "[install] $1"
-    echo "[install] TensorFlow 2.15.1, and so this project, needs Python 3.9, 3.10 or 3.11 (3.11 recommended)."
-    echo "[install] Get one, then run again with PYTHON naming it, e.g.  PYTHON=/usr/bin/python3.11 make test"
-    echo "[install]   pyenv:     pyenv install 3.11, then PYTHON=\$(pyenv root)/versions/<3.11.x>/bin/python3.11"
+    echo "[install] The $STACK stack (TensorFlow $TF_VERSION) needs Python $(sed 's/ /, /g; s/, \([^,]*\)$/ or \1/' <<<"$SUPPORTED") ($RECOMMENDED recommended); the other one is $other."
+    echo "[install] Get one, then run again with PYTHON naming it, e.g.  PYTHON=/usr/bin/python$RECOMMENDED make test"
+    echo "[install]   pyenv:     pyenv install $RECOMMENDED, then PYTHON=\$(pyenv root)/versions/<$RECOMMENDED.x>/bin/python$RECOMMENDED"
     echo "[install]   Ubuntu:    sudo add-apt-repository ppa:deadsnakes/ppa"
-    echo "[install]              sudo apt-get install python3.11 python3.11-venv, then PYTHON=python3.11"
-    echo "[install]   conda:     conda create -n py311 python=3.11, then PYTHON=<that env>/bin/python"
-    echo "[install]   container: a python:3.11 image, or an NGC TensorFlow 2.15 image on GPUs (README, GPU clusters)"
+    echo "[install]              sudo apt-get install python$RECOMMENDED python$RECOMMENDED-venv, then PYTHON=python$RECOMMENDED"
+    echo "[install]   conda:     conda create -n py${RECOMMENDED/./} python=$RECOMMENDED, then PYTHON=<that env>/bin/python"
+    echo "[install]   container: a python:$RECOMMENDED image, or an NGC TensorFlow 2.15 image on GPUs (README, GPU clusters)"
   } >&2
   exit 1
 }
@@ -42,16 +103,11 @@ elif [ -n "${PYTHON:-}" ]; then
   version=$(python_version "$PYTHON")
   supported "$version" || no_python "PYTHON=$PYTHON is Python ${version:-(it reported no version)}."
 else
-  for candidate in python3.11 python3.10 python3.9 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 && supported "$(python_version "$candidate")"; then
-      PYTHON=$candidate
-      break
-    fi
-  done
-  if [ -z "${PYTHON:-}" ]; then
+  PYTHON=$(first_python "$SUPPORTED" $CANDIDATES) || {
     found=$(python_version python3)
-    no_python "no Python 3.9-3.11 among python3.11, python3.10, python3.9, python3 (python3 is ${found:-absent})."
-  fi
+    names=$(tr ' ' '\n' <<<"$CANDIDATES" | grep -v -e / -e '^$' | paste -sd, - | sed 's/,/, /g')
+    no_python "no Python $RANGE among $names on PATH, nor in pyenv's versions (python3 is ${found:-absent})."
+  }
 fi
 
 if [ ! -x "$VENV/bin/python" ]; then
@@ -61,7 +117,7 @@ fi
 PY="$VENV/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-stamp="$VENV/.installed-$(sha1sum requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)"
+stamp="$VENV/.installed-$(sha1sum "$REQUIREMENTS" requirements-dev.txt | sha1sum | cut -c1-12)"
 if [ -f "$stamp" ]; then
   echo "[install] $VENV is up to date"
   exit 0
@@ -69,7 +125,15 @@ fi
 
 # TensorFlow (and everything else) first: Horovod's build needs its headers.
 "$PY" -m pip install --upgrade "pip<25" setuptools wheel >/dev/null
-"$PY" -m pip install -r requirements.txt -r requirements-dev.txt
+"$PY" -m pip install -r "$REQUIREMENTS" -r requirements-dev.txt
+
+if [ "$STACK" = current ]; then
+  "$PY" -c "import tensorflow as tf, tf_keras; print('[install] current stack: tensorflow', tf.__version__, 'tf-keras', tf_keras.__version__)"
+  rm -f "$VENV"/.installed-*
+  touch "$stamp"
+  echo "[install] done"
+  exit 0
+fi
 
 if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
   # KEY=VALUE lines: the build's environment (HOROVOD_*), its name and its wheel cache directory.

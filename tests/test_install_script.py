@@ -1,8 +1,9 @@
-"""scripts/install.sh: the Python version check (and PYTHON=...), and the Horovod build it chooses for a
-machine with and without CUDA / NCCL / MPI, decided by scripts/horovod_build_env.sh from what is
+"""scripts/install.sh: the stack it picks (STACK, PYTHON=..., the Pythons on PATH and pyenv's), the Python
+version check, and the Horovod build it chooses for a machine with and without CUDA / NCCL / MPI, decided by scripts/horovod_build_env.sh from what is
 installed. Fake interpreters and fake CUDA trees stand in for real ones: nothing is installed or built."""
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def run_install(tmp_path, **env):
 def test_unsupported_python_stops_at_once_with_what_works(tmp_path):
     log = tmp_path / "calls.log"
     python = fake_python(tmp_path / "bin" / "python3.12", "3.12", log)
-    result = run_install(tmp_path, PYTHON=str(python))
+    result = run_install(tmp_path, PYTHON=str(python), STACK="classic")
     assert result.returncode == 1
     message = result.stderr
     assert "is Python 3.12" in message
@@ -55,19 +56,93 @@ def test_missing_python_named_by_PYTHON_is_reported(tmp_path):
     assert "is not an executable" in result.stderr and "3.11" in result.stderr
 
 
-def test_PYTHON_is_the_interpreter_that_makes_the_venv(tmp_path):
+# No STACK with a 3.11 is classic; the current stack takes 3.12 and 3.13.
+@pytest.mark.parametrize("stack, version", [(None, "3.11"), ("current", "3.12"), ("current", "3.13")])
+def test_PYTHON_is_the_interpreter_that_makes_the_venv(tmp_path, stack, version):
     log = tmp_path / "calls.log"
-    python = fake_python(tmp_path / "elsewhere" / "python", "3.11", log)
-    result = run_install(tmp_path, PYTHON=str(python))
+    python = fake_python(tmp_path / "elsewhere" / "python", version, log)
+    result = run_install(tmp_path, PYTHON=str(python), **({"STACK": stack} if stack else {}))
     assert result.returncode != 0  # the fake cannot make a venv; that it was asked to is the point
     assert log.read_text().split() == [str(python), "-m", "venv", str(tmp_path / "venv")]
 
 
-def test_existing_venv_of_an_unsupported_python_is_refused(tmp_path):
-    fake_python(tmp_path / "venv" / "bin" / "python", "3.12", tmp_path / "calls.log")
-    result = run_install(tmp_path)
+@pytest.mark.parametrize("stack, version", [("classic", "3.12"), ("current", "3.11")])
+def test_existing_venv_of_an_unsupported_python_is_refused(tmp_path, stack, version):
+    fake_python(tmp_path / "venv" / "bin" / "python", version, tmp_path / "calls.log")
+    result = run_install(tmp_path, STACK=stack)
     assert result.returncode == 1
-    assert "made with Python 3.12" in result.stderr and "rm -rf" in result.stderr
+    assert f"made with Python {version}" in result.stderr and "rm -rf" in result.stderr
+
+
+def which_stack(tmp_path, pythons=(), pyenv=(), **env):
+    """install.sh --which-stack on a PATH holding only fake interpreters named `pythons` ({name: version})
+    and the shell tools the script needs, with a fake pyenv root holding `pyenv` ({version: name})."""
+    home = Path(tempfile.mkdtemp(dir=tmp_path))  # a fresh one per call
+    log = home / "calls.log"
+    bin_dir = home / "only-these"
+    bin_dir.mkdir()
+    for tool in ("dirname", "ls", "sort", "tr", "sed", "cat"):
+        (bin_dir / tool).symlink_to(subprocess.check_output(["which", tool], text=True).strip())
+    for name, version in dict(pythons).items():
+        fake_python(bin_dir / name, version, log)
+    root = home / "pyenv"
+    for version, name in dict(pyenv).items():
+        fake_python(root / "versions" / f"{version}.1" / "bin" / name, version, log)
+    full_env = dict(PATH=str(bin_dir), PYENV_ROOT=str(root), **env)
+    result = subprocess.run([BASH, str(INSTALL), "--which-stack"], capture_output=True, text=True,
+                            env=full_env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_classic_is_picked_where_a_python_3_9_to_3_11_exists(tmp_path):
+    assert which_stack(tmp_path, {"python3.11": "3.11", "python3.12": "3.12"}) == "classic"
+
+
+def test_current_is_picked_where_only_python_3_12_or_3_13_exists(tmp_path):
+    assert which_stack(tmp_path, {"python3": "3.13"}) == "current"
+
+
+def test_pyenv_interpreters_count_for_the_choice(tmp_path):
+    # pyenv's shims answer only for its selected versions: install.sh looks in its versions/ too
+    assert which_stack(tmp_path, {"python3": "3.8"}, pyenv={"3.12": "python3.12"}) == "current"
+    assert which_stack(tmp_path, {"python3.12": "3.12"}, pyenv={"3.10": "python3.10"}) == "classic"
+
+
+def test_STACK_and_PYTHON_decide_before_what_is_installed(tmp_path):
+    assert which_stack(tmp_path, {"python3.11": "3.11"}, STACK="current") == "current"
+    python = fake_python(tmp_path / "elsewhere" / "python", "3.12", tmp_path / "calls.log")
+    assert which_stack(tmp_path, {"python3.11": "3.11"}, PYTHON=str(python)) == "current"
+
+
+def test_no_python_of_either_stack_names_both(tmp_path):
+    assert which_stack(tmp_path, {"python3": "3.8"}) == "classic"
+    result = run_install(tmp_path, PYTHON=str(fake_python(tmp_path / "p" / "python3", "3.8", tmp_path / "log")))
+    assert result.returncode == 1
+    assert "is Python 3.8" in result.stderr and "STACK=current (Python 3.12 or 3.13)" in result.stderr
+
+
+def test_unknown_STACK_is_refused(tmp_path):
+    result = run_install(tmp_path, STACK="newest")
+    assert result.returncode == 1 and "STACK=newest" in result.stderr and "STACK=current" in result.stderr
+
+
+def test_current_stack_refuses_python_3_11_and_says_where_it_fits(tmp_path):
+    log = tmp_path / "calls.log"
+    python = fake_python(tmp_path / "bin" / "python3.11", "3.11", log)
+    result = run_install(tmp_path, PYTHON=str(python), STACK="current")
+    assert result.returncode == 1
+    assert "is Python 3.11" in result.stderr and "3.12 or 3.13" in result.stderr
+    assert "STACK=classic" in result.stderr
+    assert not log.exists() and not (tmp_path / "venv").exists()
+
+
+@pytest.mark.parametrize("stack, venv", [("classic", ".venv"), ("current", ".venv-current")])
+def test_make_test_runs_pytest_with_the_stacks_venv(stack, venv):
+    result = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, STACK=stack))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["bash scripts/install.sh", f"{venv}/bin/python -m pytest -q tests"]
 
 
 def build_settings(tmp_path, cuda_home=None, path_tools=(), nccl_home=None, extra_env=None):

@@ -15,6 +15,7 @@ import tensorflow as tf
 sys.path.insert(0, str(Path(__file__).parent / "training"))
 from pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
 
+from compat.stack import STACK  # noqa: E402
 from training.pretraining import PretrainingOptions, PretrainingRun, run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -304,7 +305,7 @@ print("HOROVOD_MODULES=" + ",".join(sorted(m for m in sys.modules if m.split("."
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("use_horovod", [False, True])
+@pytest.mark.parametrize("use_horovod", [False, pytest.param(True, marks=pytest.mark.horovod)])
 def test_horovod_is_imported_only_with_the_flag(small_data, use_horovod):
     if use_horovod:
         _horovodrun()  # skips when Horovod is not built
@@ -335,3 +336,15 @@ def test_recomputing_layers_ends_with_the_same_weights(small_data):
     # ... and the option really reaches the encoder (else the comparison above proves nothing)
     built = PretrainingRun(options(small_data, output_dir=str(small_data / "check"), recompute_layers=True))
     assert built.model.encoder.recompute_layers
+
+
+@pytest.mark.skipif(STACK != "current", reason="on the classic stack --horovod runs (the horovod tests)")
+def test_horovod_on_the_current_stack_is_one_line_naming_the_classic_stack(small_data):
+    opts = options(small_data, num_train_steps=2, horovod=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([PYTHON, "run_pretraining.py", *flags_of(opts)], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("run_pretraining.py: error:")]
+    assert len(errors) == 1 and "classic stack" in errors[0] and "Python 3.9-3.11" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr

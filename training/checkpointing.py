@@ -10,6 +10,7 @@ from typing import Optional
 import tensorflow as tf
 from absl import logging
 
+from compat.keras import keras
 from fileio.atomic import atomic_directory
 from modeling.checkpoint_formats import CheckpointError, load_checkpoint
 
@@ -63,7 +64,7 @@ class CheckpointKeeper:
         return path
 
 
-def load_initial_weights(model: tf.keras.Model, path: str, log: bool = True, what: str = "init_checkpoint"):
+def load_initial_weights(model: keras.Model, path: str, log: bool = True, what: str = "init_checkpoint"):
     """Loads `path` (any format modeling/checkpoint_formats.py reads) and logs which variables came
     from it. Returns the LoadReport (loaded, missing, unused), the same for every format."""
     report = load_checkpoint(model, path)
@@ -78,7 +79,7 @@ def load_initial_weights(model: tf.keras.Model, path: str, log: bool = True, wha
     return report
 
 
-def start_weights(model: tf.keras.Model, output_dir: str, init_checkpoint: Optional[str], log: bool = True):
+def start_weights(model: keras.Model, output_dir: str, init_checkpoint: Optional[str], log: bool = True):
     """Before training: nothing when output_dir holds a checkpoint (the loop resumes from it, which
     wins over --init_checkpoint), else --init_checkpoint if given. Returns its LoadReport or None."""
     if tf.train.latest_checkpoint(output_dir) is not None or not init_checkpoint:
@@ -86,7 +87,7 @@ def start_weights(model: tf.keras.Model, output_dir: str, init_checkpoint: Optio
     return load_initial_weights(model, init_checkpoint, log=log)
 
 
-def save_best_weights(model: tf.keras.Model, output_dir: str) -> str:
+def save_best_weights(model: keras.Model, output_dir: str) -> str:
     """The model's weights as output_dir/best/model, replacing the previous best/ only when complete."""
     directory = os.path.join(output_dir, BEST_DIR)
     with atomic_directory(directory) as temporary:

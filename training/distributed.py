@@ -3,6 +3,8 @@ from typing import List, Sequence
 
 import tensorflow as tf
 
+from compat.stack import HOROVOD_STACK, STACK
+
 
 class DistributedError(RuntimeError):
     pass
@@ -44,6 +46,8 @@ class Distributed:
 
 class HorovodDistributed(Distributed):
     def __init__(self, fp16_allreduce: bool = False):
+        if STACK == "current":
+            raise DistributedError(f"--horovod: this is the current stack (TensorFlow {tf.__version__}); {HOROVOD_STACK}")
         try:
             import horovod.tensorflow as hvd
         except ImportError as error:

@@ -13,6 +13,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 import tensorflow as tf
 from absl import logging
 
+from compat.keras import keras
 from modeling import finish_metrics
 from modeling.optimizers import clip_factor
 from modeling.optimizers.base import dense_gradient
@@ -22,9 +23,9 @@ from .distributed import Distributed
 from .logging_utils import ProgressLogger
 from .precision import Precision
 
-LossFn = Callable[[tf.keras.Model, Dict[str, tf.Tensor], bool], Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
+LossFn = Callable[[keras.Model, Dict[str, tf.Tensor], bool], Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
 # metric_fn(model, features) -> {name: (weighted sum, total weight)} for one batch.
-MetricFn = Callable[[tf.keras.Model, Dict[str, tf.Tensor]], Dict[str, Tuple[tf.Tensor, tf.Tensor]]]
+MetricFn = Callable[[keras.Model, Dict[str, tf.Tensor]], Dict[str, Tuple[tf.Tensor, tf.Tensor]]]
 # A dataset, or a function of the number of batches already consumed (so that a resumed
 # deterministic run continues exactly where the checkpoint was taken).
 DataSource = Union[tf.data.Dataset, Callable[[int], tf.data.Dataset]]
@@ -93,7 +94,7 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, model: tf.keras.Model, loss_fn: LossFn, optimizer, settings: LoopSettings,
+    def __init__(self, model: keras.Model, loss_fn: LossFn, optimizer, settings: LoopSettings,
                  precision: Optional[Precision] = None, distributed: Optional[Distributed] = None,
                  callbacks: Iterable[Callback] = ()):
         self.model = model

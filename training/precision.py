@@ -9,6 +9,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from compat.keras import keras
+
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
@@ -75,7 +77,7 @@ class Precision:
         """Sets the global Keras policy; call before building the model (variables stay float32)."""
         if self.policy not in POLICIES:
             raise ValueError(f"unknown precision policy {self.policy!r}; expected one of {POLICIES}")
-        tf.keras.mixed_precision.set_global_policy(self.policy)
+        keras.mixed_precision.set_global_policy(self.policy)
 
     def current_scale(self) -> float:
         return float(self.loss_scale.scale.numpy()) if self.loss_scale is not None else 1.0

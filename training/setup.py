@@ -5,6 +5,7 @@ from typing import Callable, Iterable, Optional
 
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling.config import NezhaConfig
 from modeling.optimizers import create_optimizer, name_lookup
 from training.checkpointing import ensure_writable_dir, start_weights
@@ -21,7 +22,7 @@ class RunSetup:
     distributed: Distributed
     precision: Precision
     config: NezhaConfig
-    model: tf.keras.Model
+    model: keras.Model
 
     @property
     def is_chief(self) -> bool:
@@ -47,13 +48,13 @@ class RunSetup:
                        self.precision, self.distributed, callbacks)
 
 
-def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], tf.keras.Model],
+def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], keras.Model],
                seed: Optional[int] = None) -> RunSetup:
     """The engine, the global seed (when given), the precision policy, the config, output_dir and the
     model built under that policy. Starting weights, optimizer and trainer come from the RunSetup."""
     distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
     if seed is not None:
-        tf.keras.utils.set_random_seed(seed)
+        keras.utils.set_random_seed(seed)
     precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
     precision.apply_policy()
     config = NezhaConfig.from_json_file(options.bert_config_file)

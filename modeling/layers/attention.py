@@ -6,6 +6,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
 from modeling.layers.relative_position import RelativePositions
 from modeling.layers.seeded_dropout import dropout_keep_mask
@@ -63,7 +64,7 @@ def attention_context(probs, value, keep, rate: float, relative_positions: Optio
     return context_of(probs, value)
 
 
-class RelativeSelfAttention(tf.keras.layers.Layer):
+class RelativeSelfAttention(keras.layers.Layer):
     """The original's attention_layer: query/key/value projections, scores with the relative key term,
     softmax (float32) and dropout, context with the relative value term. Output [b, L, hidden]."""
 
@@ -87,9 +88,9 @@ class RelativeSelfAttention(tf.keras.layers.Layer):
         self.key = self._projection("key")
         self.value = self._projection("value")
 
-    def _projection(self, name: str) -> tf.keras.layers.Dense:
+    def _projection(self, name: str) -> keras.layers.Dense:
         initializer = truncated_normal(self.initializer_range)
-        return tf.keras.layers.Dense(self.hidden_size, kernel_initializer=initializer, name=name)
+        return keras.layers.Dense(self.hidden_size, kernel_initializer=initializer, name=name)
 
     def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
         batch, length = tf.shape(x)[0], tf.shape(x)[1]

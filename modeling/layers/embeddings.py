@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling.layers.layer_norm import LayerNorm
 from modeling.layers.naming import truncated_normal
 
 
-class NezhaEmbeddings(tf.keras.layers.Layer):
+class NezhaEmbeddings(keras.layers.Layer):
     """The original's embedding_lookup + embedding_postprocessor.
 
     Absolute position embeddings exist only when `use_relative_position` is false (Google BERT);
@@ -36,7 +37,7 @@ class NezhaEmbeddings(tf.keras.layers.Layer):
         self.dropout_rate = dropout_rate
         self.layer_norm_eps = layer_norm_eps
         self.layer_norm = LayerNorm(epsilon=layer_norm_eps, name="LayerNorm")
-        self.dropout = tf.keras.layers.Dropout(dropout_rate)
+        self.dropout = keras.layers.Dropout(dropout_rate)
 
     def build(self, input_shape):
         self.word_embeddings = self.add_weight(

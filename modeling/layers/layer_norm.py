@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from compat.keras import keras
+
 
 def layer_norm_reference(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) -> tf.Tensor:
     """The original's formula, differentiated by TensorFlow: the reference `layer_norm` is tested against."""
@@ -32,7 +34,7 @@ def layer_norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: float) 
     return normalise(x, tf.convert_to_tensor(gamma), tf.convert_to_tensor(beta))
 
 
-class LayerNorm(tf.keras.layers.Layer):
+class LayerNorm(keras.layers.Layer):
     """Normalises over the last axis with epsilon 1e-12 (the original's), variables `gamma` and `beta`.
 
     The layer's dtype policy is float32 whatever the global policy, so under mixed precision the

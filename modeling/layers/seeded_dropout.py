@@ -11,6 +11,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from compat.keras import keras
+
 
 def derive_seed(seed: tf.Tensor, salt: int) -> tf.Tensor:
     """A different, reproducible [2] int32 seed for each `salt` (layer index, dropout site)."""
@@ -33,7 +35,7 @@ def dropout_keep_mask(shape, rate: float, seed: Optional[tf.Tensor]) -> tf.Tenso
     return uniform >= rate
 
 
-def dropout(x: tf.Tensor, keras_dropout: tf.keras.layers.Dropout, seed: Optional[tf.Tensor], training) -> tf.Tensor:
+def dropout(x: tf.Tensor, keras_dropout: keras.layers.Dropout, seed: Optional[tf.Tensor], training) -> tf.Tensor:
     """`keras_dropout(x)` when no seed is given (the default path), else a stateless mask from `seed`."""
     if seed is None:
         return keras_dropout(x, training=training)

@@ -5,6 +5,7 @@ from typing import Optional
 
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling.activations import get_activation, plain_form
 from modeling.layers.attention import RelativeSelfAttention
 from modeling.layers.layer_norm import LayerNorm
@@ -13,7 +14,7 @@ from modeling.layers.relative_position import RelativePositions
 from modeling.layers.seeded_dropout import derive_seed, dropout
 
 
-class TransformerBlock(tf.keras.layers.Layer):
+class TransformerBlock(keras.layers.Layer):
     """attention -> dense -> dropout -> LayerNorm(x + .) -> intermediate dense (hidden_act)
     -> dense -> dropout -> LayerNorm(attention_output + .)."""
 
@@ -41,22 +42,22 @@ class TransformerBlock(tf.keras.layers.Layer):
         self.attention = RelativeSelfAttention(
             hidden_size, num_heads, initializer_range, attention_dropout_rate, name="self"
         )
-        self.attention_output = tf.keras.layers.Dense(
+        self.attention_output = keras.layers.Dense(
             hidden_size, kernel_initializer=truncated_normal(initializer_range), name="output"
         )
-        self.attention_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
+        self.attention_dropout = keras.layers.Dropout(hidden_dropout_rate)
         self.attention_layer_norm = LayerNorm(epsilon=layer_norm_eps, name="attention_LayerNorm")
         # The activation is applied in call: its memory-lean form in training, its plain one otherwise.
         self.activation = get_activation(hidden_act)
-        self.intermediate = tf.keras.layers.Dense(
+        self.intermediate = keras.layers.Dense(
             intermediate_size,
             kernel_initializer=truncated_normal(initializer_range),
             name="intermediate",
         )
-        self.output_dense = tf.keras.layers.Dense(
+        self.output_dense = keras.layers.Dense(
             hidden_size, kernel_initializer=truncated_normal(initializer_range), name="ffn_output"
         )
-        self.output_dropout = tf.keras.layers.Dropout(hidden_dropout_rate)
+        self.output_dropout = keras.layers.Dropout(hidden_dropout_rate)
         self.output_layer_norm = LayerNorm(epsilon=layer_norm_eps, name="output_LayerNorm")
 
     def call(

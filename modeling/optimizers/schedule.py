@@ -1,8 +1,10 @@
 """The original's learning-rate rule: linear warmup, then polynomial (power 1) decay to zero."""
 import tensorflow as tf
 
+from compat.keras import keras
 
-class PolynomialWarmup(tf.keras.optimizers.schedules.LearningRateSchedule):
+
+class PolynomialWarmup(keras.optimizers.schedules.LearningRateSchedule):
     """Learning rate of the n-th update (n = 1, 2, ...).
 
     adjusted = init_lr / (1 - W/T); lr(n) = init_lr * n / W while n < W, else

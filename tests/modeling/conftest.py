@@ -1,6 +1,7 @@
 """Fixtures of the modeling tests."""
 import pytest
-import tensorflow as tf
+
+from compat.keras import keras
 
 
 @pytest.fixture
@@ -16,7 +17,7 @@ def global_policy():
     """Sets a Keras global dtype policy for one test and always restores float32."""
 
     def set_policy(name):
-        tf.keras.mixed_precision.set_global_policy(name)
+        keras.mixed_precision.set_global_policy(name)
 
     yield set_policy
-    tf.keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy("float32")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling.config import NezhaConfig
 from modeling.layers.crf import crf_decode, crf_log_likelihood
 from modeling.task_models import NezhaForTokenTagging, tagging_loss
@@ -155,7 +156,7 @@ def test_a_training_step_compiles_under_xla_and_matches_the_step_without(config)
             return loss, tape.gradient(loss, model.trainable_variables)
 
         loss, grads = tf.function(loss_and_gradients, jit_compile=jit)(features, labels)
-        tf.keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
+        keras.optimizers.SGD(0.1).apply_gradients(zip(grads, model.trainable_variables))
         after = tagging_loss(model, model(features, training=True), labels, features["input_mask"])
         return float(loss), float(after), grads
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from compat.keras import keras
 from toy import make_toy_model, toy_dataset, toy_examples, toy_loss
 from modeling.optimizers import create_optimizer, name_lookup
 from training.loop import Callback, InputDataError, LoopSettings, NonFiniteLossError, Trainer
@@ -166,7 +167,7 @@ def test_loss_falls_under_each_precision_policy(tmp_path, use_fp16, use_bf16):
         if use_fp16:
             assert precision.current_scale() < 2.0 ** 32
     finally:
-        tf.keras.mixed_precision.set_global_policy("float32")
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def test_unwritable_output_dir_is_a_clear_error(tmp_path):

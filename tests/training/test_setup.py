@@ -4,6 +4,7 @@ import dataclasses
 import pytest
 import tensorflow as tf
 
+from compat.keras import keras
 from modeling import NezhaConfig, NezhaForPretraining
 from training.distributed import Distributed
 from training.options import RunOptions
@@ -24,7 +25,7 @@ def options(tmp_path):
 @pytest.fixture(autouse=True)
 def float32_policy_after():
     yield
-    tf.keras.mixed_precision.set_global_policy("float32")
+    keras.mixed_precision.set_global_policy("float32")
 
 
 def test_set_up_run_builds_the_model_from_the_config_file_and_creates_output_dir(options):

@@ -2,17 +2,19 @@
 import numpy as np
 import tensorflow as tf
 
+from compat.keras import keras
 
-class ToyModel(tf.keras.Model):
+
+class ToyModel(keras.Model):
     """Embedding (sparse gradients) -> dense -> LayerNorm -> scalar, with TF1-style names."""
 
     def __init__(self, vocab=11, hidden=8, **kwargs):
         super().__init__(**kwargs)
         self.vocab, self.hidden = vocab, hidden
-        self.embedding = tf.keras.layers.Embedding(vocab, hidden, name="emb")
-        self.dense = tf.keras.layers.Dense(hidden, activation="tanh", name="dense")
-        self.norm = tf.keras.layers.LayerNormalization(epsilon=1e-12, name="LayerNorm")
-        self.out = tf.keras.layers.Dense(1, name="out")
+        self.embedding = keras.layers.Embedding(vocab, hidden, name="emb")
+        self.dense = keras.layers.Dense(hidden, activation="tanh", name="dense")
+        self.norm = keras.layers.LayerNormalization(epsilon=1e-12, name="LayerNorm")
+        self.out = keras.layers.Dense(1, name="out")
 
     def call(self, features, training=False):
         x = self.embedding(features["x"])
@@ -51,7 +53,7 @@ def toy_dataset(n, batch, seed=0, repeat=True):
 
 
 def make_toy_model(seed=1):
-    tf.keras.utils.set_random_seed(seed)
+    keras.utils.set_random_seed(seed)
     model = ToyModel()
     model({"x": tf.zeros([1, 4], tf.int32)})
     return model

@@ -5,6 +5,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
+from compat.keras import keras
 from data.tasks.pipeline import make_dataset
 from modeling.config import NezhaConfig
 
@@ -31,7 +32,7 @@ class FineTuneTask:
     main_metric = "accuracy"  # the key of evaluate()'s result that --do_train_and_eval maximises
     serving_outputs = ("probabilities",)
 
-    def build_model(self, config: NezhaConfig) -> tf.keras.Model:
+    def build_model(self, config: NezhaConfig) -> keras.Model:
         raise NotImplementedError
 
     def train_arrays(self) -> Dict:

@@ -1,0 +1,2 @@
+"""The bottom floor beside fileio/: what differs between the supported TensorFlow releases, answered once
+(it imports nothing of ours)."""
