@@ -11,7 +11,7 @@ from data.dynamic_masking import DynamicMasking
 from data.pretraining_input import expand_input_files, pretraining_dataset
 from fileio.atomic import write_text
 from modeling import NezhaConfig, NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
-from modeling.optimizers import create_optimizer, name_lookup
+from optimization import create_optimizer, name_lookup
 
 from .checkpointing import ensure_writable_dir, restore_for_inference, start_weights
 from .distributed import Distributed
