@@ -10,7 +10,7 @@ from absl import logging
 from data.dynamic_masking import DynamicMasking
 from data.pretraining_input import expand_input_files, pretraining_dataset
 from fileio.atomic import write_text
-from modeling import NezhaConfig, NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
+from modeling import NezhaConfig, NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_model
 from optimization import create_optimizer, name_lookup
 
 from .checkpointing import ensure_writable_dir, restore_for_inference, start_weights
@@ -115,10 +115,9 @@ class PretrainingRun:
 
     def export(self) -> str:
         """The weights in the original TF1 layout, output_dir/export/model.ckpt-<step>, and bert_config.json."""
-        directory = os.path.join(self.options.output_dir, "export")
-        tf.io.gfile.makedirs(directory)
-        self.config.to_json_file(os.path.join(directory, "bert_config.json"))
-        prefix = save_tf1_checkpoint(self.model, os.path.join(directory, f"model.ckpt-{self.trainer.step}"))
+        name = f"model.ckpt-{self.trainer.step}"
+        directory = save_tf1_model(self.model, os.path.join(self.options.output_dir, "export"), name, overwrite=True)
+        prefix = os.path.join(directory, name)
         logging.info("exported TF1 checkpoint %s", prefix)
         return prefix
 

@@ -6,7 +6,7 @@ from absl import logging
 from data.tasks.pipeline import make_dataset
 from modeling.config import NezhaConfig
 from modeling.diagnostics import collapse_warning, representation_spread
-from modeling.hf_checkpoint import hf_model_class, save_hf_checkpoint
+from modeling.checkpoints.hf import hf_model_class, save_hf_checkpoint
 from optimization import create_optimizer, name_lookup
 
 from ..checkpointing import restore_for_inference, start_weights
