@@ -31,7 +31,7 @@ def make_trainer(config_dict, features, xla, output_dir, relative_attention, dis
     `precision`: the Keras policy name, set (with fp16's loss scale) as run_pretraining.py sets it."""
     import tensorflow as tf
     from modeling import NezhaConfig, NezhaForPretraining
-    from modeling.optimizers import create_optimizer, name_lookup
+    from optimization import create_optimizer, name_lookup
     from training.loop import LoopSettings, Trainer
     from training.precision import Precision
     from training.pretraining import pretraining_loss

@@ -1,18 +1,25 @@
-"""The NEZHA / BERT network, its checkpoints and its optimizers. Knows nothing of files or flags."""
+"""The NEZHA / BERT network and its checkpoints. Knows nothing of files other than checkpoints, nor of flags."""
 from modeling.activations import get_activation
-from modeling.checkpoint import (
+from modeling.checkpoints import (
+    CheckpointError,
     CheckpointNotFoundError,
     CheckpointShapeError,
+    HFCheckpointError,
     LoadReport,
+    config_from_hf_json_file,
+    load_checkpoint,
+    load_hf_checkpoint,
     load_tf1_checkpoint,
+    save_hf_checkpoint,
     save_tf1_checkpoint,
+    save_tf1_model,
 )
 from modeling.config import ConfigError, NezhaConfig
 from modeling.encoder import NezhaModel
-from modeling.hf_checkpoint import HFCheckpointError, load_hf_checkpoint, save_hf_checkpoint
 from modeling.pretraining import NezhaForPretraining, finish_metrics, pretraining_losses, pretraining_metrics
 
 __all__ = [
+    "CheckpointError",
     "CheckpointNotFoundError",
     "CheckpointShapeError",
     "ConfigError",
@@ -21,12 +28,15 @@ __all__ = [
     "NezhaConfig",
     "NezhaForPretraining",
     "NezhaModel",
+    "config_from_hf_json_file",
     "finish_metrics",
     "get_activation",
+    "load_checkpoint",
     "load_hf_checkpoint",
     "load_tf1_checkpoint",
     "pretraining_losses",
     "pretraining_metrics",
     "save_hf_checkpoint",
     "save_tf1_checkpoint",
+    "save_tf1_model",
 ]

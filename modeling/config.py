@@ -145,13 +145,6 @@ class NezhaConfig:
         path = os.fspath(path)
         return cls.from_dict(read_json_file(path), source=path)
 
-    @classmethod
-    def from_hf_json_file(cls, path: str | os.PathLike) -> "NezhaConfig":
-        """Reads a Hugging Face transformers NEZHA `config.json` (see modeling.hf_config for the mapping)."""
-        from modeling.hf_config import config_from_hf_json_file  # the HF mapping imports this module
-
-        return config_from_hf_json_file(path)
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

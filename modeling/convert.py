@@ -1,61 +1,8 @@
-"""Convert a NEZHA checkpoint to the Hugging Face transformers format, or back to the original TF1 one.
-
-  python -m modeling.convert --input MODEL --output DIR --to hf|tf1
-
-MODEL is an original TF1 checkpoint (prefix or directory, with its bert_config.json beside it or
-given with --config), one of our own training checkpoints (with --config), or a directory saved by
-transformers (config.json + model.safetensors). --to hf writes DIR/config.json and
-DIR/model.safetensors (transformers <= 4.40.2 loads them); --to tf1 writes DIR/bert_config.json and
-DIR/model.ckpt.* with the original variable names.
-"""
-import sys
-
-from absl import app, flags, logging
-
-from modeling.checkpoint import CheckpointNotFoundError, CheckpointShapeError
-from modeling.config import ConfigError
-from modeling.conversion import FORMATS, MODEL_KINDS, ConversionError, convert
-from modeling.hf_checkpoint import HFCheckpointError
-
-FLAGS = flags.FLAGS
-flags.DEFINE_string("input", None, "The checkpoint to convert: an original TF1 checkpoint (prefix, or a directory "
-                    "with a `checkpoint` file), one of this project's training checkpoints, or a directory saved "
-                    "by transformers (config.json + model.safetensors).")
-flags.DEFINE_string("output", None, "The directory to write (created; must not exist or be empty unless "
-                    "--overwrite).")
-flags.DEFINE_enum("to", None, list(FORMATS), "Output format: `hf` (config.json + model.safetensors for "
-                  "transformers' NEZHA classes) or `tf1` (bert_config.json + model.ckpt with the original names).")
-flags.DEFINE_enum("model", None, list(MODEL_KINDS), "Which model the input holds. Read from the checkpoint when "
-                  "its names tell; needed for a fine-tuned classifier or softmax tagger (their heads are named "
-                  "alike) from a TF1 checkpoint or one of ours.")
-flags.DEFINE_string("config", None, "The model's bert_config.json, for TF1 inputs and our checkpoints (default: "
-                    "bert_config.json beside the checkpoint), or a transformers config.json for an HF input.")
-flags.DEFINE_string("vocab_file", None, "With --to hf: a vocab.txt to copy into the output, so that "
-                    "transformers' BertTokenizer loads from the same directory.")
-flags.DEFINE_bool("overwrite", False, "Replace --output if it exists and is not empty.")
-flags.DEFINE_bool("allow_partial", False, "Convert even when the input lacks some of the model's variables "
-                  "(written with their random initial values) or holds tensors the model cannot hold (dropped). "
-                  "Off: such a conversion stops with the list.")
-flags.mark_flags_as_required(["input", "output", "to"])
-
-_INPUT_ERRORS = (CheckpointNotFoundError, CheckpointShapeError, ConfigError, ConversionError, HFCheckpointError,
-                 FileExistsError, FileNotFoundError)
-
-
-def main(argv):
-    del argv
-    try:
-        loaded, output = convert(FLAGS.input, FLAGS.output, FLAGS.to, kind=FLAGS.model, config_path=FLAGS.config,
-                                 overwrite=FLAGS.overwrite, allow_partial=FLAGS.allow_partial,
-                                 vocab_file=FLAGS.vocab_file)
-    except _INPUT_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    if loaded.report is not None:
-        logging.info("%s", loaded.report)
-    print(f"converted a {loaded.kind} model ({loaded.source_format}) to {FLAGS.to}: {output}")
-    return 0
-
+"""`python -m modeling.convert`: an alias of convert_checkpoint.py (same flags, same main), kept for
+the commands written before the converter moved beside the other entry scripts."""
+import os
+import runpy
 
 if __name__ == "__main__":
-    app.run(main)
+    runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "convert_checkpoint.py"),
+                   run_name="__main__")

@@ -17,8 +17,8 @@ import tensorflow as tf
 from compat.keras import keras
 from compat.stack import STACK
 from modeling import NezhaConfig
-from modeling.checkpoint import save_tf1_checkpoint
-from modeling.checkpoint_formats import load_checkpoint
+from modeling.checkpoints import save_tf1_checkpoint
+from modeling.checkpoints import load_checkpoint
 from modeling.task_models import NezhaForClassification
 from training.checkpointing import save_best_weights
 from training.finetune.export import export_saved_model

@@ -1,7 +1,7 @@
 """Run state: resumable TF2 checkpoints (rank 0 writes), which weights a run starts or evaluates
 from (output_dir's latest checkpoint, its best/ copy, or --init_checkpoint), and the best/ copy.
 
-Reading a checkpoint of any format is modeling/checkpoint_formats.py's job; this module only
+Reading and writing a checkpoint of any format is modeling/checkpoints/'s job; this module only
 decides which checkpoint a run uses, and calls `load_checkpoint` once for it.
 """
 import os
@@ -12,7 +12,7 @@ from absl import logging
 
 from compat.keras import keras
 from fileio.atomic import atomic_directory
-from modeling.checkpoint_formats import CheckpointError, load_checkpoint
+from modeling.checkpoints import CheckpointError, load_checkpoint, save_tf2_checkpoint
 
 __all__ = ["BEST_DIR", "CheckpointError", "CheckpointKeeper", "ensure_writable_dir", "load_initial_weights",
            "restore_for_inference", "save_best_weights", "start_weights"]
@@ -65,7 +65,7 @@ class CheckpointKeeper:
 
 
 def load_initial_weights(model: keras.Model, path: str, log: bool = True, what: str = "init_checkpoint"):
-    """Loads `path` (any format modeling/checkpoint_formats.py reads) and logs which variables came
+    """Loads `path` (any format modeling/checkpoints/formats.py reads) and logs which variables came
     from it. Returns the LoadReport (loaded, missing, unused), the same for every format."""
     report = load_checkpoint(model, path)
     if report is not None and log:
@@ -91,7 +91,7 @@ def save_best_weights(model: keras.Model, output_dir: str) -> str:
     """The model's weights as output_dir/best/model, replacing the previous best/ only when complete."""
     directory = os.path.join(output_dir, BEST_DIR)
     with atomic_directory(directory) as temporary:
-        tf.train.Checkpoint(model=model).write(os.path.join(temporary, "model"))
+        save_tf2_checkpoint(model, os.path.join(temporary, "model"))
     return os.path.join(directory, "model")
 
 

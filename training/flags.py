@@ -200,7 +200,7 @@ def options_from_flags(options_class):
 def training_errors() -> tuple:
     """What a training script reports as a one-line error rather than a traceback: bad files, data,
     config, flags and checkpoints, a diverging loss, a failed Horovod set-up."""
-    from modeling.checkpoint_formats import CheckpointError
+    from modeling.checkpoints import CheckpointError
     from training.distributed import DistributedError
     from training.loop import NonFiniteLossError
     return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError)

@@ -15,8 +15,7 @@ from absl import logging
 
 from compat.keras import keras
 from modeling import finish_metrics
-from modeling.optimizers import clip_factor
-from modeling.optimizers.base import dense_gradient
+from optimization import clip_factor, dense_gradient
 
 from .checkpointing import CheckpointKeeper, ensure_writable_dir
 from .distributed import Distributed

@@ -10,7 +10,7 @@ from data.input.dynamic_masking import DynamicMasking
 from data.input.pretraining_dataset import pretraining_dataset
 from data.input.records import expand_input_files
 from fileio.atomic import write_text
-from modeling import NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
+from modeling import NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_model
 from training.checkpointing import restore_for_inference
 from training.options import PretrainingOptions
 from training.setup import set_up_run
@@ -83,10 +83,9 @@ class PretrainingRun:
 
     def export(self) -> str:
         """The weights in the original TF1 layout, output_dir/export/model.ckpt-<step>, and bert_config.json."""
-        directory = os.path.join(self.options.output_dir, "export")
-        tf.io.gfile.makedirs(directory)
-        self.config.to_json_file(os.path.join(directory, "bert_config.json"))
-        prefix = save_tf1_checkpoint(self.model, os.path.join(directory, f"model.ckpt-{self.trainer.step}"))
+        name = f"model.ckpt-{self.trainer.step}"
+        directory = save_tf1_model(self.model, os.path.join(self.options.output_dir, "export"), name, overwrite=True)
+        prefix = os.path.join(directory, name)
         logging.info("exported TF1 checkpoint %s", prefix)
         return prefix
 

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from compat.keras import keras
 from modeling.config import NezhaConfig
-from modeling.optimizers import create_optimizer, name_lookup
+from optimization import create_optimizer, name_lookup
 from training.checkpointing import ensure_writable_dir, start_weights
 from training.distributed import Distributed
 from training.loop import Callback, Trainer

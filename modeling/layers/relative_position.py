@@ -143,12 +143,8 @@ class RelativePositions:
     - "per_distance": work on the 2K+1 distinct rows (see the module docstring): fewer FLOPs once
       L is well above 2K+1, plus the shifts' memory moves; it never holds the [L, L, d] table.
     - "auto": "dense" up to DENSE_UP_TO (512) tokens, "per_distance" beyond (and when the length is
-      not known when the graph is built). Measured on NEZHA-base training steps, interleaved on one
-      host, dense was faster at 128 (1.09x, all turns) and at 512 (1.16x median) and used 3-6 % less
-      memory; inference was within the noise. At seq 128 with K = 64 per_distance has 129 distance
-      columns for 128 keys, so it saves nothing and adds its shifts. Beyond 512 the dense table
-      R[r_ij] ([L, L, d] floats: 67 MB at 512, 1 GB at 2048 for d = 64) grows quadratically, and
-      per_distance, which never holds it, takes over.
+      not known when the graph is built): dense measured faster up to 512 tokens, while its [L, L, d]
+      table grows quadratically beyond; the measurements are in docs/performance.md.
     """
 
     METHODS = ("auto", "dense", "per_distance")

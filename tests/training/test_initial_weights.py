@@ -81,7 +81,7 @@ def test_a_training_checkpoint_reports_its_optimizer_state_as_ignored(tmp_path):
 
 
 def test_a_transformers_directory_initialises_a_classifier_encoder(tmp_path):
-    """--init_checkpoint takes a Hugging Face NEZHA directory too (modeling.checkpoint_formats' "hf")."""
+    """--init_checkpoint takes a Hugging Face NEZHA directory too (modeling.checkpoints.formats' "hf")."""
     from modeling import save_hf_checkpoint
     pretrained = NezhaForPretraining(CONFIG)
     pretrained.ensure_built()

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from compat.keras import keras
 from toy import make_toy_model, toy_dataset, toy_examples, toy_loss
-from modeling.optimizers import create_optimizer, name_lookup
+from optimization import create_optimizer, name_lookup
 from training.loop import Callback, InputDataError, LoopSettings, NonFiniteLossError, Trainer
 from training.precision import DynamicLossScale, Precision
 

@@ -4,7 +4,7 @@ from absl import logging
 
 from data.tasks.pipeline import make_dataset
 from modeling.diagnostics import collapse_warning, representation_spread
-from modeling.hf_checkpoint import hf_model_class, save_hf_checkpoint
+from modeling.checkpoints.hf import hf_model_class, save_hf_checkpoint
 from training.checkpointing import restore_for_inference
 from training.finetune.callbacks import KeepBestCheckpoint, LossHistory
 from training.finetune.export import export_saved_model

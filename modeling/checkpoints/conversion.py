@@ -1,10 +1,12 @@
-"""Converting a checkpoint between the three layouts a NEZHA may come in (used by modeling.convert):
+"""Converting a checkpoint between the formats a NEZHA may come in (the library of convert_checkpoint.py).
 
+Inputs, in any format modeling/checkpoints/formats.py recognises:
 - "tf1": an original NEZHA-TensorFlow / Google BERT checkpoint (TF1 names), or one written by
-  save_tf1_checkpoint (our pretraining export), with a bert_config.json;
+  save_tf1_model (our pretraining export), with a bert_config.json;
 - "tf2": one of our own object-based checkpoints (the training loop's ckpt-<step>, a fine-tuning
   run's best/model), with the bert_config.json it was trained from;
 - "hf": a directory saved by transformers (config.json + model.safetensors).
+Outputs: the formats of formats.FORMATS that have a writer ("hf" and "tf1").
 
 The model (pretraining, encoder, or which fine-tuning task) is read from the checkpoint where its
 names tell; classification and tagging heads are named alike, so there it has to be given.
@@ -16,32 +18,24 @@ from typing import Optional
 
 import tensorflow as tf
 
-from modeling.checkpoint import (
-    CheckpointNotFoundError,
-    load_tf1_checkpoint,
-    resolve_checkpoint_prefix,
-    save_tf1_checkpoint,
-)
-from modeling.checkpoint_formats import CheckpointError, checkpoint_format, load_tf2_checkpoint
-from modeling.config import NezhaConfig, read_json_file
-from modeling.encoder import NezhaModel
-from modeling.hf_checkpoint import (
+from modeling.checkpoints.errors import CheckpointError
+from modeling.checkpoints.formats import WRITABLE_FORMATS, CheckpointFormat, checkpoint_format, format_named
+from modeling.checkpoints.hf import (
     CONFIG_NAME,
     HFCheckpointError,
+    config_from_hf_json_file,
     hf_model_class,
-    load_hf_checkpoint,
     read_hf_tensors,
-    save_hf_checkpoint,
-    write_directory_atomically,
 )
-from modeling.hf_config import config_from_hf_json_file
+from modeling.checkpoints.tf1 import CONFIG_NAME as TF1_CONFIG_NAME
+from modeling.checkpoints.tf1 import resolve_checkpoint_prefix, variable_shapes
+from modeling.config import NezhaConfig, read_json_file
+from modeling.encoder import NezhaModel
 from modeling.pretraining import NezhaForPretraining
 from modeling.task_models import NezhaForClassification, NezhaForSpanExtraction, NezhaForTokenTagging
 
 MODEL_KINDS = ("pretraining", "encoder", "classification", "tagging", "reading")
-FORMATS = ("hf", "tf1")
-TF1_CONFIG_NAME = "bert_config.json"
-TF1_CHECKPOINT_NAME = "model.ckpt"
+FORMATS = WRITABLE_FORMATS  # the output formats
 _HF_ARCHITECTURES = {
     "NezhaForPreTraining": "pretraining",
     "NezhaModel": "encoder",
@@ -84,7 +78,7 @@ def build_model(kind: str, config: NezhaConfig, num_labels: Optional[int] = None
 
 
 def input_format(path) -> str:
-    """"hf", "tf1" or "tf2" for a path (modeling.checkpoint_formats decides)."""
+    """"hf", "tf1" or "tf2" for a path (modeling.checkpoints.formats decides)."""
     return checkpoint_format(path).name
 
 
@@ -152,29 +146,29 @@ def _tf1_config(prefix: str, config_path: Optional[str]) -> NezhaConfig:
 def load_any(path, kind: Optional[str] = None, config_path: Optional[str] = None) -> Loaded:
     """Builds the model a checkpoint holds and loads it (see the module docstring for the formats)."""
     path = os.fspath(path)
-    source_format = input_format(path)
-    if source_format == "hf":
-        return _load_hf(path, kind, config_path)
+    source = checkpoint_format(path)  # the same table, and so the same readers, as --init_checkpoint
+    if source.name == "hf":
+        return _load_hf(path, kind, config_path, source)
     prefix = resolve_checkpoint_prefix(path)
-    shapes = dict(tf.train.list_variables(prefix))
+    shapes = variable_shapes(prefix)
     config = _tf1_config(prefix, config_path)
-    if source_format == "tf1":
+    if source.name == "tf1":
         kind, num_labels, use_crf = _tf1_kind(shapes, kind, prefix)
         model = build_model(kind, config, num_labels, use_crf)
-        return Loaded(model, kind, "tf1", report=load_tf1_checkpoint(model, prefix))
+        return Loaded(model, kind, "tf1", report=source.load(model, prefix))
     kind, num_labels, use_crf = _tf2_kind(shapes, kind, prefix)
     model = build_model(kind, config, num_labels, use_crf)
-    # The same loader as --init_checkpoint: what it could not fill is in the report, which
-    # check_complete turns into a refusal (or, with --allow_partial, a warning).
+    # What the reader could not fill is in the report, which check_complete turns into a refusal
+    # (or, with --allow_partial, a warning).
     try:
-        report = load_tf2_checkpoint(model, prefix)
+        report = source.load(model, prefix)
     except (CheckpointError, ValueError, tf.errors.InvalidArgumentError) as error:
         raise ConversionError(f"{prefix} does not hold a {kind} model with the config given (another model or "
                               f"config?): {str(error)[:500]}") from None
     return Loaded(model, kind, "tf2", report=report)
 
 
-def _load_hf(path: str, kind: Optional[str], config_path: Optional[str]) -> Loaded:
+def _load_hf(path: str, kind: Optional[str], config_path: Optional[str], source: CheckpointFormat) -> Loaded:
     weights, tensors = read_hf_tensors(path)
     if config_path is None:
         config_path = os.path.join(os.path.dirname(weights), CONFIG_NAME)
@@ -198,7 +192,7 @@ def _load_hf(path: str, kind: Optional[str], config_path: Optional[str]) -> Load
     labels = None
     if num_labels and isinstance(id2label, dict) and set(id2label) == {str(i) for i in range(num_labels)}:
         labels = [id2label[str(index)] for index in range(num_labels)]
-    return Loaded(model, kind, "hf", report=load_hf_checkpoint(model, weights), labels=labels)
+    return Loaded(model, kind, "hf", report=source.load(model, weights), labels=labels)
 
 
 def check_complete(loaded: Loaded) -> list:
@@ -221,20 +215,6 @@ def check_complete(loaded: Loaded) -> list:
     return problems
 
 
-def save_tf1(model, directory, overwrite: bool = False) -> str:
-    """directory/bert_config.json + directory/model.ckpt (original names) with a `checkpoint` state
-    file holding a relative path, so that the directory can be moved; written atomically."""
-    def write(temporary):
-        model.config.to_json_file(os.path.join(temporary, TF1_CONFIG_NAME))
-        save_tf1_checkpoint(model, os.path.join(temporary, TF1_CHECKPOINT_NAME), update_checkpoint_state=False)
-        # The state file's text format, written directly: TensorFlow's helper for it is deprecated.
-        with open(os.path.join(temporary, "checkpoint"), "w", encoding="utf-8") as handle:
-            handle.write(f'model_checkpoint_path: "{TF1_CHECKPOINT_NAME}"\n'
-                         f'all_model_checkpoint_paths: "{TF1_CHECKPOINT_NAME}"\n')
-
-    return write_directory_atomically(directory, write, overwrite=overwrite)
-
-
 def convert(input_path, output_path, to: str, kind: Optional[str] = None, config_path: Optional[str] = None,
             overwrite: bool = False, allow_partial: bool = False, vocab_file: Optional[str] = None) -> tuple:
     """Reads `input_path` (any format) and writes `output_path` as `to` ("hf" or "tf1").
@@ -249,15 +229,13 @@ def convert(input_path, output_path, to: str, kind: Optional[str] = None, config
     if problems and not allow_partial:
         raise ConversionError(f"{input_path}: converting would lose or invent weights:\n  "
                               + "\n  ".join(problems) + f"\n{loaded.report}\n(--allow_partial converts anyway)")
-    if to == "hf":
-        output = save_hf_checkpoint(loaded.model, output_path, labels=loaded.labels, vocab_file=vocab_file,
-                                    overwrite=overwrite)
-    else:
-        if vocab_file is not None:
-            raise ConversionError("--vocab_file is only for --to hf (a TF1 model directory has no vocabulary)")
-        output = save_tf1(loaded.model, output_path, overwrite=overwrite)
+    # Only a transformers directory carries label names and a vocabulary.
+    options = {"labels": loaded.labels, "vocab_file": vocab_file} if to == "hf" else {}
+    if vocab_file is not None and to != "hf":
+        raise ConversionError("--vocab_file is only for --to hf (a TF1 model directory has no vocabulary)")
+    output = format_named(to).save_model(loaded.model, output_path, overwrite=overwrite, **options)
     return loaded, output
 
 
 __all__ = ["ConversionError", "FORMATS", "HFCheckpointError", "Loaded", "MODEL_KINDS", "build_model",
-           "check_complete", "convert", "input_format", "load_any", "save_tf1"]
+           "check_complete", "convert", "input_format", "load_any"]

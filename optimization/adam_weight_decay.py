@@ -1,7 +1,7 @@
 """AdamWeightDecay, the original's fine-tuning optimizer (Adam without bias correction)."""
 import tensorflow as tf
 
-from .base import DecoupledWeightDecayOptimizer
+from optimization.base import DecoupledWeightDecayOptimizer
 
 
 class AdamWeightDecay(DecoupledWeightDecayOptimizer):

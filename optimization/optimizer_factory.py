@@ -1,9 +1,7 @@
-"""The original's optimizers and learning-rate schedule."""
-from .adam_weight_decay import AdamWeightDecay
-from .clipping import all_finite, clip_factor
-from .lamb import Lamb
-from .schedule import PolynomialWarmup
-from .weight_decay import DEFAULT_EXCLUDE, decays, keras_name, name_lookup
+"""create_optimizer: the original's optimizer (LAMB or Adam with weight decay) with its schedule, by name."""
+from optimization.adam_weight_decay import AdamWeightDecay
+from optimization.lamb import Lamb
+from optimization.lr_schedule import PolynomialWarmup
 
 OPTIMIZERS = {"lamb": Lamb, "adam": AdamWeightDecay}
 
@@ -21,7 +19,3 @@ def create_optimizer(name: str, init_lr: float, num_train_steps: int, num_warmup
     if lamb_exclude_from_layer_adaptation:
         raise ValueError("lamb_exclude_from_layer_adaptation applies to the lamb optimizer only")
     return OPTIMIZERS[name](schedule, weight_decay_rate=weight_decay_rate, name_of=name_of)
-
-
-__all__ = ["AdamWeightDecay", "Lamb", "PolynomialWarmup", "create_optimizer", "clip_factor",
-           "all_finite", "decays", "keras_name", "name_lookup", "DEFAULT_EXCLUDE", "OPTIMIZERS"]

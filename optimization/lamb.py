@@ -1,7 +1,7 @@
 """LAMB exactly as the original NEZHA code applies it."""
 import tensorflow as tf
 
-from .base import DecoupledWeightDecayOptimizer
+from optimization.base import DecoupledWeightDecayOptimizer
 
 
 class Lamb(DecoupledWeightDecayOptimizer):
@@ -12,13 +12,10 @@ class Lamb(DecoupledWeightDecayOptimizer):
     The ratio's denominator keeps the decay term for every variable and puts eps inside the
     square root, unlike the update itself: that is the original's behaviour, kept on purpose.
 
-    The original applies the ratio to every variable, LayerNorm parameters and biases included. A
-    variable that starts at zero (every bias, LayerNorm's beta, the masked-LM output bias) then
-    takes one step of about lr and from there grows by a factor of at most (1 + lr) per update: in
-    thousands of updates it stays near zero. The masked-LM output bias can then not learn the
-    token frequencies, and the encoder has to encode them instead (docs/pretraining.md).
+    The original applies the ratio to every variable, LayerNorm parameters and biases included;
     `exclude_from_layer_adaptation=True` gives the variables excluded from weight decay a ratio of
-    1 (plain Adam steps), as the LAMB paper's reference and NVIDIA's implementations do.
+    1 (plain Adam steps), as the LAMB paper's reference and NVIDIA's implementations do. Why that
+    matters for variables that start at zero: docs/pretraining.md.
     """
 
     def __init__(self, learning_rate, name: str = "lamb", exclude_from_layer_adaptation: bool = False, **kwargs):

@@ -1,6 +1,15 @@
-"""Reading and writing Hugging Face transformers NEZHA checkpoints (config.json + model.safetensors).
+"""Hugging Face transformers NEZHA checkpoints (config.json + model.safetensors): config mapping and tensors.
 
-transformers' layout against the original TF1 one (`tf1_variables()` names):
+The config: transformers' config.json shares most field names with bert_config.json; what differs:
+- `hidden_act`: transformers' "gelu" is the exact erf GELU (ours: "gelu_erf"), its "gelu_new" is the
+  tanh approximation that the original NEZHA calls "gelu".
+- transformers' NEZHA always uses relative positions and fills absent keys with its own defaults
+  (`type_vocab_size` 2, not the original's 16), so a config.json is read with those defaults.
+- It carries many generic keys (`architectures`, `id2label`, token ids, generation settings, ...)
+  that do not change the encoder's numbers; a few that would (a decoder, pruned heads, untied
+  output embeddings) are refused rather than ignored.
+
+The tensors, against the original TF1 layout (`tf1_variables()` names):
 - `bert/...` is `nezha....` (no prefix in a bare `NezhaModel` file), `layer_<i>` is `layer.<i>`,
   LayerNorm `gamma`/`beta` are `weight`/`bias`, embedding tables end in `.weight`.
 - Dense kernels are stored transposed ([out, in], PyTorch's Linear); the output layers the original
@@ -17,16 +26,16 @@ import json
 import os
 import re
 import shutil
-from typing import Callable, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from fileio.atomic import atomic_directory
-from modeling.checkpoint import CheckpointNotFoundError, CheckpointShapeError, LoadReport
-from modeling.config import ConfigError
+from modeling.checkpoints.directory import write_directory_atomically
+from modeling.checkpoints.errors import CheckpointNotFoundError, CheckpointShapeError
+from modeling.checkpoints.report import LoadReport
+from modeling.config import ConfigError, NezhaConfig, read_json_file
 from modeling.encoder import NezhaModel
-from modeling.hf_config import config_from_hf_json_file, config_to_hf_dict
 from modeling.layers.relative_position import relative_position_table
 from modeling.pretraining import NezhaForPretraining
 from modeling.task_models import (
@@ -55,35 +64,159 @@ class HFCheckpointError(ValueError):
     """A Hugging Face checkpoint cannot be read, or a model cannot be written as one."""
 
 
+# ------------------------------------------------------------------------------------------ config
+
+# transformers' NezhaConfig defaults, used for keys a config.json leaves out (as transformers does).
+_HF_DEFAULTS = {
+    "vocab_size": 21128,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512,
+    "max_relative_position": 64,
+    "type_vocab_size": 2,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+}
+
+# transformers' activation name -> ours. The tanh forms ("gelu_new", "gelu_fast", "gelu_pytorch_tanh")
+# are one formula written three ways; "gelu" and "gelu_python" are the exact erf GELU.
+HF_TO_OUR_ACTIVATION = {
+    "gelu": "gelu_erf",
+    "gelu_python": "gelu_erf",
+    "gelu_new": "gelu",
+    "gelu_fast": "gelu",
+    "gelu_pytorch_tanh": "gelu",
+    "relu": "relu",
+    "tanh": "tanh",
+    "linear": "linear",
+}
+OUR_TO_HF_ACTIVATION = {"gelu": "gelu_new", "gelu_erf": "gelu", "relu": "relu", "tanh": "tanh", "linear": "linear"}
+
+# Keys whose non-default value would make transformers build a different network than ours.
+_REFUSED = {
+    "is_decoder": (False, "a decoder (causal attention) is not a NEZHA encoder"),
+    "add_cross_attention": (False, "cross-attention layers have no counterpart here"),
+    "tie_word_embeddings": (True, "the masked-LM output here is always tied to the word embeddings"),
+}
+
+
+def config_from_hf_dict(values: Mapping[str, Any], source: str = "config.json") -> NezhaConfig:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{source}: expected a JSON object, got {type(values).__name__}")
+    model_type = values.get("model_type", "nezha")
+    if model_type != "nezha":
+        raise ConfigError(f"{source}: model_type is {model_type!r}, not 'nezha': only transformers' NEZHA "
+                          "checkpoints are read here")
+    for key, (expected, why) in _REFUSED.items():
+        if key in values and values[key] != expected:
+            raise ConfigError(f"{source}: {key} is {values[key]!r}; {why}")
+    if values.get("pruned_heads"):
+        raise ConfigError(f"{source}: pruned_heads {values['pruned_heads']!r}; models with pruned attention "
+                          "heads cannot be held here (every layer has num_attention_heads heads)")
+    fields = {key: values.get(key, default) for key, default in _HF_DEFAULTS.items()}
+    activation = fields["hidden_act"]
+    if not isinstance(activation, str) or activation.lower() not in HF_TO_OUR_ACTIVATION:
+        raise ConfigError(f"{source}: hidden_act {activation!r} has no counterpart here; supported "
+                          f"transformers activations: {sorted(HF_TO_OUR_ACTIVATION)}")
+    fields["hidden_act"] = HF_TO_OUR_ACTIVATION[activation.lower()]
+    fields["use_relative_position"] = True  # transformers' NEZHA has no absolute position embeddings
+    return NezhaConfig.from_dict(fields, source=source)
+
+
+def config_from_hf_json_file(path: str | os.PathLike) -> NezhaConfig:
+    """`path`: a config.json, or the directory holding it."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "config.json")
+    return config_from_hf_dict(read_json_file(path), source=path)
+
+
+def config_to_hf_dict(config: NezhaConfig, architecture: str, head_dropout: Optional[float] = None,
+                      labels: Optional[Sequence[str]] = None) -> dict:
+    """The config.json transformers needs to rebuild `architecture` with our numbers.
+
+    `labels` (index -> name) become id2label / label2id, which also set transformers' num_labels.
+    """
+    if not config.use_relative_position:
+        raise ConfigError("this model uses absolute position embeddings (use_relative_position false): it is a "
+                          "Google BERT, which transformers' NEZHA classes cannot hold (they have relative "
+                          "positions only)")
+    activation = config.hidden_act.lower()
+    if activation not in OUR_TO_HF_ACTIVATION:
+        raise ConfigError(f"hidden_act {config.hidden_act!r} has no transformers counterpart")
+    values = {
+        "architectures": [architecture],
+        "model_type": "nezha",
+        "vocab_size": config.vocab_size,
+        "hidden_size": config.hidden_size,
+        "num_hidden_layers": config.num_hidden_layers,
+        "num_attention_heads": config.num_attention_heads,
+        "intermediate_size": config.intermediate_size,
+        "hidden_act": OUR_TO_HF_ACTIVATION[activation],
+        "hidden_dropout_prob": config.hidden_dropout_prob,
+        "attention_probs_dropout_prob": config.attention_probs_dropout_prob,
+        "max_position_embeddings": config.max_position_embeddings,
+        "max_relative_position": config.max_relative_position,
+        "type_vocab_size": config.type_vocab_size,
+        "initializer_range": config.initializer_range,
+        "layer_norm_eps": config.layer_norm_eps,
+        "torch_dtype": "float32",
+    }
+    if head_dropout is not None:
+        values["classifier_dropout"] = head_dropout
+    if labels is not None:
+        names = [str(label) for label in labels]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"label names must be distinct, got {names}")
+        values["id2label"] = {str(index): name for index, name in enumerate(names)}
+        values["label2id"] = {name: index for index, name in enumerate(names)}
+    return values
+
+
+# ------------------------------------------------------------------------------------------ names
+
+
+# Original names of the output layers -> transformers' names; these are not transposed.
+HEAD_NAMES = {
+    "cls/predictions/output_bias": "cls.predictions.bias",
+    "cls/seq_relationship/output_weights": "cls.seq_relationship.weight",
+    "cls/seq_relationship/output_bias": "cls.seq_relationship.bias",
+    "output_weights": "classifier.weight",
+    "output_bias": "classifier.bias",
+    "cls/squad/output_weights": "qa_outputs.weight",
+    "cls/squad/output_bias": "qa_outputs.bias",
+}
+# The last part of an original name -> (transformers' last part, stored transposed?).
+LEAF_NAMES = {"kernel": ("weight", True), "bias": ("bias", False), "gamma": ("weight", False),
+              "beta": ("bias", False)}
+# Scopes of the original names that map part by part: (scope, the part of it that stays, in the encoder?).
+MAPPED_SCOPES = (("bert/", "", True), ("cls/predictions/transform/", "cls/predictions/transform/", False))
+_LAYER_NUMBER = re.compile(r"(^|/)layer_(\d+)(/|$)")
+
+
 def hf_tensor_name(tf1_name: str) -> Optional[tuple]:
     """(transformers name without the `nezha.` prefix, transpose?, belongs to the encoder?) for one
     original variable name; None when transformers' NEZHA classes have no such tensor."""
-    heads = {
-        "cls/predictions/output_bias": "cls.predictions.bias",
-        "cls/seq_relationship/output_weights": "cls.seq_relationship.weight",
-        "cls/seq_relationship/output_bias": "cls.seq_relationship.bias",
-        "output_weights": "classifier.weight",
-        "output_bias": "classifier.bias",
-        "cls/squad/output_weights": "qa_outputs.weight",
-        "cls/squad/output_bias": "qa_outputs.bias",
-    }
-    if tf1_name in heads:
-        return heads[tf1_name], False, False
-    if tf1_name.startswith("bert/"):
-        path, in_encoder = tf1_name[len("bert/"):], True
-    elif tf1_name.startswith("cls/predictions/transform/"):
-        path, in_encoder = tf1_name, False
+    if tf1_name in HEAD_NAMES:
+        return HEAD_NAMES[tf1_name], False, False
+    for scope, kept, in_encoder in MAPPED_SCOPES:
+        if tf1_name.startswith(scope):
+            path = kept + tf1_name[len(scope):]
+            break
     else:
         return None
-    parts = re.sub(r"(^|/)layer_(\d+)(/|$)", r"\1layer/\2\3", path).split("/")
+    parts = _LAYER_NUMBER.sub(r"\1layer/\2\3", path).split("/")
     *module, leaf = parts
     if module == ["embeddings"]:  # the embedding tables: nn.Embedding(...).weight
         return ".".join(parts) + ".weight", False, in_encoder
-    renamed = {"kernel": ("weight", True), "bias": ("bias", False), "gamma": ("weight", False),
-               "beta": ("bias", False)}
-    if leaf not in renamed:
+    if leaf not in LEAF_NAMES:
         return None
-    leaf, transpose = renamed[leaf]
+    leaf, transpose = LEAF_NAMES[leaf]
     return ".".join(module + [leaf]), transpose, in_encoder
 
 
@@ -114,6 +247,15 @@ def _encoder_prefix(model) -> str:
 
 
 # ----------------------------------------------------------------------------------------- reading
+
+
+def is_hf_checkpoint(path) -> bool:
+    """A transformers directory (its config.json or weights file is there) or a weights file itself;
+    the pickle formats count too, so that reading them gives the advice on converting them."""
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return path.endswith(HF_WEIGHT_SUFFIXES) or os.path.basename(path) in HF_FILE_NAMES
+    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name)) for name in HF_FILE_NAMES)
 
 
 def _pickle_error(path: str) -> HFCheckpointError:
@@ -196,7 +338,7 @@ def _check_config(model, config_path: str) -> None:
                  for name in _NUMERIC_FIELDS if getattr(hf_config, name) != getattr(model.config, name)]
     if differing:
         raise ConfigError(f"{config_path} describes another computation than the model's config ("
-                          + "; ".join(differing) + "); build the model from NezhaConfig.from_hf_json_file("
+                          + "; ".join(differing) + "); build the model from config_from_hf_json_file("
                           f"{config_path!r})")
 
 
@@ -252,8 +394,8 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
         unused_in_checkpoint=sorted(available[key][0] for key in available if key not in consumed),
         ignored_optimizer_state=[],
     )
-    if strict and (report.missing_in_checkpoint or report.unused_in_checkpoint):
-        raise ValueError(f"strict loading failed:\n{report}")
+    if strict:
+        report.check_strict()
     report.log_warning()
     for name, value in to_load.items():
         variables[name].assign(tf.cast(value, variables[name].dtype))
@@ -286,28 +428,6 @@ def _is_recomputed_buffer(key: str, value: np.ndarray, config) -> bool:
 
 
 # ----------------------------------------------------------------------------------------- writing
-
-
-def write_directory_atomically(directory, write: Callable[[str], None], overwrite: bool = False) -> str:
-    """Calls write(temporary_directory), then renames it to `directory` (fileio.atomic_directory), so
-    that no reader ever sees a half-written output. An existing non-empty `directory` is an error
-    unless overwrite, and is then replaced whole."""
-    directory = os.path.abspath(os.fspath(directory))
-    if os.path.exists(directory):
-        if not os.path.isdir(directory):
-            raise FileExistsError(f"{directory}: exists and is not a directory")
-        if os.listdir(directory) and not overwrite:
-            raise FileExistsError(f"{directory}: directory exists and is not empty (pass overwrite to replace it)")
-    os.makedirs(os.path.dirname(directory), exist_ok=True)
-    with atomic_directory(directory) as temporary:
-        os.makedirs(temporary)
-        write(temporary)
-        umask = os.umask(0)
-        os.umask(umask)
-        for name in os.listdir(temporary):  # some writers (safetensors) create their files 0600
-            if os.path.isfile(os.path.join(temporary, name)):
-                os.chmod(os.path.join(temporary, name), 0o666 & ~umask)
-    return directory
 
 
 def hf_tensors(model) -> dict:

@@ -1,4 +1,6 @@
-"""save_tf1_checkpoint / load_tf1_checkpoint: original names, exact round trips, honest reports."""
+"""modeling/checkpoints/tf1.py: original names, exact round trips, honest reports, the model directory."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -6,10 +8,12 @@ import tensorflow as tf
 from modeling import (
     CheckpointNotFoundError,
     CheckpointShapeError,
+    NezhaConfig,
     NezhaForPretraining,
     NezhaModel,
     load_tf1_checkpoint,
     save_tf1_checkpoint,
+    save_tf1_model,
 )
 from modeling_helpers import tiny_config
 
@@ -123,8 +127,26 @@ def test_missing_path(tmp_path):
 
 
 def test_fixture_checkpoint_names_are_the_models(tiny_lamb_dir):
-    from modeling import NezhaConfig
-
     config = NezhaConfig.from_json_file(tiny_lamb_dir / "bert_config.json")
     names = {name for name, _ in tf.train.list_variables(str(tiny_lamb_dir / "model.ckpt"))}
     assert names == set(NezhaForPretraining(config).tf1_variables())
+
+
+def test_model_directory_is_written_whole_and_movable(tmp_path):
+    model = NezhaForPretraining(tiny_config())
+    directory = save_tf1_model(model, tmp_path / "export", checkpoint_name="model.ckpt-7")
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == [
+        "bert_config.json", "checkpoint", "model.ckpt-7.data-00000-of-00001", "model.ckpt-7.index"]
+    assert NezhaConfig.from_json_file(os.path.join(directory, "bert_config.json")) == model.config
+    os.rename(tmp_path / "export", tmp_path / "moved")  # the state file names the checkpoint relatively
+    report = load_tf1_checkpoint(NezhaForPretraining(tiny_config()), tmp_path / "moved", strict=True)
+    assert report.path == str(tmp_path / "moved" / "model.ckpt-7")
+
+
+def test_model_directory_is_replaced_only_when_asked(tmp_path):
+    save_tf1_model(NezhaModel(tiny_config()), tmp_path / "export", checkpoint_name="model.ckpt-1")
+    with pytest.raises(FileExistsError, match="not empty"):
+        save_tf1_model(NezhaModel(tiny_config()), tmp_path / "export", checkpoint_name="model.ckpt-2")
+    save_tf1_model(NezhaModel(tiny_config()), tmp_path / "export", checkpoint_name="model.ckpt-2", overwrite=True)
+    assert tf.train.latest_checkpoint(str(tmp_path / "export")) == str(tmp_path / "export" / "model.ckpt-2")
+    assert not (tmp_path / "export" / "model.ckpt-1.index").exists()

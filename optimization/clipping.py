@@ -3,7 +3,7 @@ from typing import Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from .base import dense_gradient
+from optimization.base import dense_gradient
 
 
 def all_finite(grads: Sequence[tf.Tensor]) -> tf.Tensor:

@@ -9,7 +9,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import tensorflow as tf
 
-from .weight_decay import DEFAULT_EXCLUDE, decays, keras_name
+from optimization.weight_decay import DEFAULT_EXCLUDE, decays, keras_name
 
 
 class _Plan:

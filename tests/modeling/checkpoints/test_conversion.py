@@ -1,9 +1,7 @@
-"""`python -m modeling.convert` and the library behind it: every input layout, both output formats."""
+"""modeling/checkpoints/conversion.py: every input format, both output formats, the refusals."""
 import json
 import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,17 +9,12 @@ import tensorflow as tf
 from safetensors.numpy import load_file
 
 from modeling import NezhaConfig, NezhaForPretraining, load_hf_checkpoint, load_tf1_checkpoint, save_tf1_checkpoint
-from modeling.conversion import ConversionError, convert, input_format
-from modeling.hf_checkpoint import HFCheckpointError
+from modeling.checkpoints.conversion import ConversionError, convert, input_format
+from modeling.checkpoints.hf import HFCheckpointError
 from modeling.task_models import NezhaForClassification, NezhaForSpanExtraction, NezhaForTokenTagging
 from modeling_helpers import random_batch, tiny_config
 
 INPUTS = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions")
-
-
-def run_cli(repo_dir, *args):
-    return subprocess.run([sys.executable, "-m", "modeling.convert", *args], cwd=repo_dir, capture_output=True,
-                          text=True, timeout=600, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
 
 
 def perturbed(model):
@@ -41,39 +34,6 @@ def write_tf1(model, directory):
     os.makedirs(directory, exist_ok=True)
     model.config.to_json_file(os.path.join(directory, "bert_config.json"))
     return save_tf1_checkpoint(model, os.path.join(directory, "model.ckpt"))
-
-
-def test_cli_hf_to_tf1_to_hf_gives_the_same_file(repo_dir, fixtures_dir, tmp_path):
-    source = fixtures_dir / "hf_nezha_tiny" / "hf_model"
-    if not source.is_dir():
-        pytest.skip(f"{source} is absent")
-    result = run_cli(repo_dir, f"--input={source}", f"--output={tmp_path / 'tf1'}", "--to=tf1")
-    assert result.returncode == 0, result.stderr
-    assert "converted a pretraining model (hf) to tf1" in result.stdout
-    config = json.loads((tmp_path / "tf1" / "bert_config.json").read_text())
-    assert config["hidden_act"] == "gelu_erf" and config["use_relative_position"] is True
-    # the directory is movable: its `checkpoint` file names the checkpoint relatively
-    shutil.move(tmp_path / "tf1", tmp_path / "moved")
-    assert tf.train.latest_checkpoint(str(tmp_path / "moved")) == str(tmp_path / "moved" / "model.ckpt")
-
-    result = run_cli(repo_dir, f"--input={tmp_path / 'moved'}", f"--output={tmp_path / 'hf'}", "--to=hf")
-    assert result.returncode == 0, result.stderr
-    original = load_file(str(source / "model.safetensors"))
-    written = load_file(str(tmp_path / "hf" / "model.safetensors"))
-    assert sorted(written) == sorted(original)
-    for name in original:
-        np.testing.assert_array_equal(written[name], original[name], err_msg=name)
-    assert json.loads((tmp_path / "hf" / "config.json").read_text())["hidden_act"] == "gelu"
-
-
-def test_cli_explains_pytorch_pickles(repo_dir, tmp_path):
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "config.json").write_text(json.dumps({"model_type": "nezha", "architectures": ["NezhaModel"]}))
-    (tmp_path / "in" / "pytorch_model.bin").write_bytes(b"pickle")
-    result = run_cli(repo_dir, f"--input={tmp_path / 'in'}", f"--output={tmp_path / 'out'}", "--to=tf1")
-    assert result.returncode == 1
-    assert "error:" in result.stderr and "safetensors" in result.stderr and "Traceback" not in result.stderr
-    assert not (tmp_path / "out").exists()
 
 
 def test_tf1_original_to_hf_to_tf1_keeps_the_original_numbers(tiny_lamb_dir, tmp_path):

@@ -18,11 +18,12 @@ from modeling import (
     NezhaConfig,
     NezhaForPretraining,
     NezhaModel,
+    config_from_hf_json_file,
     load_hf_checkpoint,
     load_tf1_checkpoint,
     save_hf_checkpoint,
 )
-from modeling.hf_checkpoint import hf_tensor_name
+from modeling.checkpoints.hf import HEAD_NAMES, LEAF_NAMES, hf_tensor_name
 from modeling.task_models import NezhaForClassification, NezhaForSpanExtraction, NezhaForTokenTagging
 from modeling_helpers import random_batch, tiny_config
 
@@ -39,7 +40,7 @@ def hf_dir(fixtures_dir):
 
 @pytest.fixture(scope="module")
 def hf_run(hf_dir):
-    config = NezhaConfig.from_hf_json_file(hf_dir / "hf_model" / "config.json")
+    config = config_from_hf_json_file(hf_dir / "hf_model" / "config.json")
     model = NezhaForPretraining(config)
     report = load_hf_checkpoint(model, str(hf_dir / "hf_model"), strict=True)
     golden = np.load(hf_dir / "golden.npz")
@@ -87,7 +88,7 @@ def test_golden_numbers_of_transformers(hf_run):
 def test_the_tanh_gelu_would_not_match(hf_dir, hf_run, tmp_path):
     """The fixture is built so that the wrong GELU shows: the mapping above is what makes it match."""
     _, golden, _, _ = hf_run
-    config = NezhaConfig.from_hf_json_file(hf_dir / "hf_model" / "config.json")
+    config = config_from_hf_json_file(hf_dir / "hf_model" / "config.json")
     config.hidden_act = "gelu"
     model = NezhaForPretraining(config)
     # the weights alone: beside their config.json they would be refused for this model (tested below)
@@ -128,7 +129,7 @@ def test_tf1_to_ours_to_hf_to_ours_gives_the_original_numbers(tiny_lamb_dir, tmp
     written = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert written["hidden_act"] == "gelu_new"  # the original's tanh GELU, under transformers' name
 
-    second = NezhaForPretraining(NezhaConfig.from_hf_json_file(tmp_path / "hf"))
+    second = NezhaForPretraining(config_from_hf_json_file(tmp_path / "hf"))
     report = load_hf_checkpoint(second, tmp_path / "hf", strict=True)
     assert len(report.loaded) == 45
     assert second.config.hidden_act == "gelu"
@@ -164,6 +165,17 @@ def test_name_mapping():
     assert hf_tensor_name("cls/predictions/transform/dense/kernel") == (
         "cls.predictions.transform.dense.weight", True, False)
     assert hf_tensor_name("transitions") is None
+
+
+def test_every_renamed_head_and_leaf_is_a_tensor_of_transformers_layout():
+    """The rename tables, entry by entry: heads keep their layout, kernels alone are transposed."""
+    for tf1_name, hf_name in HEAD_NAMES.items():
+        assert hf_tensor_name(tf1_name) == (hf_name, False, False)
+    for leaf, (hf_leaf, transpose) in LEAF_NAMES.items():
+        assert hf_tensor_name(f"bert/encoder/layer_3/attention/output/dense/{leaf}") == (
+            f"encoder.layer.3.attention.output.dense.{hf_leaf}", transpose, True)
+        assert hf_tensor_name(f"cls/predictions/transform/dense/{leaf}") == (
+            f"cls.predictions.transform.dense.{hf_leaf}", transpose, False)
 
 
 # -------------------------------------------------------------------------------- fine-tuned models
@@ -250,7 +262,7 @@ def test_tied_decoder_stored_anyway_is_accepted_and_an_untied_one_reported(hf_di
     tensors["cls.predictions.decoder.weight"] = tensors["nezha.embeddings.word_embeddings.weight"].copy()
     tensors["cls.predictions.decoder.bias"] = tensors["cls.predictions.bias"].copy()
     save_file(tensors, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
-    config = NezhaConfig.from_hf_json_file(hf_dir / "hf_model")
+    config = config_from_hf_json_file(hf_dir / "hf_model")
     report = load_hf_checkpoint(NezhaForPretraining(config), tmp_path / "model.safetensors", strict=True)
     assert len(report.loaded) == 45
 
@@ -297,7 +309,7 @@ def test_shape_mismatch_changes_nothing(tmp_path):
 
 
 def test_config_that_computes_differently_is_refused(hf_dir):
-    config = NezhaConfig.from_hf_json_file(hf_dir / "hf_model")
+    config = config_from_hf_json_file(hf_dir / "hf_model")
     config.hidden_act = "gelu"
     with pytest.raises(ConfigError, match=r"hidden_act: 'gelu_erf' in the file, 'gelu' in the model"):
         load_hf_checkpoint(NezhaForPretraining(config), hf_dir / "hf_model")
@@ -337,7 +349,7 @@ def _hf_config_file(tmp_path, **values):
 
 
 def test_hf_config_uses_transformers_defaults_and_activation_names(tmp_path):
-    config = NezhaConfig.from_hf_json_file(_hf_config_file(tmp_path, hidden_act="gelu_new", id2label={"0": "a"}))
+    config = config_from_hf_json_file(_hf_config_file(tmp_path, hidden_act="gelu_new", id2label={"0": "a"}))
     assert config.hidden_act == "gelu"  # tanh form
     assert config.type_vocab_size == 2 and config.num_hidden_layers == 12  # transformers' defaults
     assert config.use_relative_position is True
@@ -353,7 +365,7 @@ def test_hf_config_uses_transformers_defaults_and_activation_names(tmp_path):
 def test_hf_config_errors_name_the_file(tmp_path, values, message):
     path = _hf_config_file(tmp_path, **values)
     with pytest.raises(ConfigError, match=message) as error:
-        NezhaConfig.from_hf_json_file(path)
+        config_from_hf_json_file(path)
     assert str(path) in str(error.value)
 
 
