@@ -31,8 +31,12 @@ def define_loop_flags() -> None:
     flags.DEFINE_integer("train_batch_size", 32, "Training batch size per process (and per micro-batch).")
     flags.DEFINE_integer("eval_batch_size", 8, "Evaluation batch size.")
     flags.DEFINE_float("learning_rate", 5e-5,
-                       "Initial learning rate (multiplied by the number of processes under --horovod, as the "
-                       "original).")
+                       "Initial learning rate, multiplied by the number of replicas (processes under "
+                       "--distribution=horovod, GPUs under multi_worker_mirrored) as the original does, unless "
+                       "--noscale_learning_rate. The rate used is logged at start-up.")
+    flags.DEFINE_bool("scale_learning_rate", True,
+                      "Multiply --learning_rate by the number of replicas (the original's rule for Horovod: "
+                      "on 64 GPUs 2e-5 becomes 1.3e-3). --noscale_learning_rate uses --learning_rate as given.")
     flags.DEFINE_integer("save_checkpoints_steps", 1000, "Save a checkpoint every this many updates.")
     flags.DEFINE_integer("keep_checkpoint_max", 5, "How many recent checkpoints to keep.")
     flags.DEFINE_integer("log_every", 100,
@@ -54,10 +58,19 @@ def define_loop_flags() -> None:
                       "Compile the forward and backward pass of each training step (the gradient computation) "
                       "with XLA (jit_compile). The optimizer update is not part of that cluster: the optimizer "
                       "compiles each variable's update on its own either way.")
-    flags.DEFINE_bool("horovod", False,
-                      "Data parallelism over the processes started by horovodrun: gradients averaged by "
-                      "allreduce, rank 0 broadcasts the initial state and alone writes checkpoints and logs.")
-    flags.DEFINE_bool("hvd_fp16_allreduce", False, "With --horovod: compress gradients to float16 for the allreduce.")
+    flags.DEFINE_enum("distribution", "none", ["none", "horovod", "multi_worker_mirrored"],
+                      "Data parallelism (every replica takes --train_batch_size per micro-batch, gradients "
+                      "averaged over replicas, the chief alone writes checkpoints, logs and exports): none (one "
+                      "process, one device); horovod (processes started by horovodrun or mpirun, one per GPU); "
+                      "multi_worker_mirrored (tf.distribute: one process per host using all its GPUs, the "
+                      "cluster from TF_CONFIG or Slurm, none needed on one host). See the README's table.")
+    flags.DEFINE_bool("horovod", False, "The original's flag: the same as --distribution=horovod.")
+    flags.DEFINE_bool("hvd_fp16_allreduce", False,
+                      "With --distribution=horovod: compress gradients to float16 for the allreduce.")
+    flags.register_multi_flags_validator(
+        ["horovod", "distribution"],
+        lambda values: not values["horovod"] or values["distribution"] in ("none", "horovod"),
+        message="--horovod is --distribution=horovod: it contradicts another --distribution")
     flags.register_validator("use_bf16", lambda value: not (value and flags.FLAGS.use_fp16),
                              message="--use_fp16 and --use_bf16 exclude each other")
     flags.mark_flags_as_required(["output_dir", "bert_config_file"])
@@ -186,7 +199,7 @@ def training_errors() -> tuple:
     config, flags and checkpoints, a diverging loss, a failed Horovod set-up."""
     from modeling.checkpoint_formats import CheckpointError
 
-    from .distributed import DistributedError
+    from training.distribution import DistributedError
     from .loop import NonFiniteLossError
     return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError)
 

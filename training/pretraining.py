@@ -13,11 +13,10 @@ from fileio.atomic import write_text
 from modeling import NezhaConfig, NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_checkpoint
 from modeling.optimizers import create_optimizer, name_lookup
 
-from .checkpointing import ensure_writable_dir, restore_for_inference, start_weights
-from .distributed import Distributed
-from .loop import Trainer
-from .options import RunOptions
-from .precision import Precision
+from training.checkpointing import ensure_writable_dir, restore_for_inference, start_weights
+from training.loop import Trainer
+from training.options import RunOptions
+from training.precision import Precision
 
 EVAL_KEYS = ("masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss")
 
@@ -66,26 +65,30 @@ class PretrainingRun:
         self.options = options
         if not (options.do_train or options.do_eval):
             raise ValueError("at least one of --do_train or --do_eval must be true")
-        self.distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
+        self.distributed = options.create_engine()
         if options.deterministic:
             tf.keras.utils.set_random_seed(options.seed)
         if self.distributed.is_chief:
             ensure_writable_dir(options.output_dir)
-        self.precision = Precision.create(options.use_fp16, options.use_bf16)
-        self.precision.apply_policy()
         self.config = NezhaConfig.from_json_file(options.bert_config_file)
         self.input_files = expand_input_files(options.input_file)
         self.masking = DynamicMasking.from_vocab_file(options.vocab_file, options.masked_lm_prob, options.seed,
                                                       self.config.vocab_size) if options.dynamic_masking else None
-        self.model = NezhaForPretraining(self.config, relative_attention=options.relative_attention,
-                                         recompute_layers=options.recompute_layers)
-        self.model.ensure_built()
-        # Under Horovod the original multiplies the learning rate by the number of processes.
-        self.optimizer = create_optimizer(options.optimizer, options.learning_rate * self.distributed.size,
-                                          options.num_train_steps, options.num_warmup_steps,
-                                          name_of=name_lookup(self.model.tf1_variables(), fallback=None),
-                                          lamb_exclude_from_layer_adaptation=options.lamb_exclude_from_layer_adaptation)
-        settings = options.loop_settings(options.num_train_steps)
+        with self.distributed.scope():
+            self.precision = Precision.create(options.use_fp16, options.use_bf16)
+            self.precision.apply_policy()
+            self.model = NezhaForPretraining(self.config, relative_attention=options.relative_attention,
+                                             recompute_layers=options.recompute_layers)
+            self.model.ensure_built()
+            # As the original, the learning rate is multiplied by the number of replicas.
+            learning_rate = options.effective_learning_rate(self.distributed.num_replicas)
+            self.optimizer = create_optimizer(
+                options.optimizer, learning_rate, options.num_train_steps, options.num_warmup_steps,
+                name_of=name_lookup(self.model.tf1_variables(), fallback=None),
+                lamb_exclude_from_layer_adaptation=options.lamb_exclude_from_layer_adaptation)
+        logging.info("%s; learning rate %g", self.distributed.describe(), learning_rate)
+        settings = options.loop_settings(options.num_train_steps,
+                                         seed=options.seed if options.deterministic else None)
         self.trainer = Trainer(self.model, pretraining_loss, self.optimizer, settings,
                                precision=self.precision, distributed=self.distributed)
         # Our latest checkpoint wins (the trainer resumes from it); otherwise --init_checkpoint.

@@ -10,7 +10,6 @@ from modeling.hf_checkpoint import hf_model_class, save_hf_checkpoint
 from modeling.optimizers import create_optimizer, name_lookup
 
 from ..checkpointing import restore_for_inference, start_weights
-from ..distributed import Distributed
 from ..loop import Trainer
 from ..precision import Precision
 from .callbacks import KeepBestCheckpoint, LossHistory
@@ -55,12 +54,16 @@ def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, pre
     num_train_steps, num_warmup_steps = train_steps(num_examples,
                                                     options.train_batch_size * options.num_accumulation_steps,
                                                     options.num_train_epochs, options.warmup_proportion,
-                                                    distributed.size)
+                                                    distributed.num_replicas)
     logging.info("training on %d examples: %d steps, %d warmup steps", num_examples, num_train_steps,
                  num_warmup_steps)
-    optimizer = create_optimizer("adam", options.learning_rate * distributed.size, num_train_steps, num_warmup_steps,
-                                 name_of=name_lookup(model.tf1_variables()))
-    settings = options.loop_settings(num_train_steps)
+    # The original multiplies the learning rate by the number of processes (--noscale_learning_rate: not).
+    learning_rate = options.effective_learning_rate(distributed.num_replicas)
+    logging.info("%s; learning rate %g", distributed.describe(), learning_rate)
+    with distributed.scope():
+        optimizer = create_optimizer("adam", learning_rate, num_train_steps, num_warmup_steps,
+                                     name_of=name_lookup(model.tf1_variables()))
+    settings = options.loop_settings(num_train_steps, seed=options.seed)
     callbacks = [LossHistory(options.output_dir)]
     if keep_best:
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
@@ -73,18 +76,20 @@ def _train(task: FineTuneTask, model, options: FineTuneOptions, distributed, pre
 def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     """The whole fine-tuning run for the modes asked for."""
     check_modes(options)
+    distributed = options.create_engine()  # first: it decides which devices this process sees
     # One seed for the head's initialisation, dropout and (below) the shuffling of the training data.
     tf.keras.utils.set_random_seed(options.seed)
-    distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
-    precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
+    with distributed.scope():
+        precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
     precision.apply_policy()
     config = NezhaConfig.from_json_file(options.bert_config_file)
     if options.max_seq_length > config.max_position_embeddings and not config.use_relative_position:
         raise ValueError(f"--max_seq_length {options.max_seq_length} exceeds the model's max_position_embeddings "
                          f"{config.max_position_embeddings}")
     tf.io.gfile.makedirs(options.output_dir)
-    model = task.build_model(config)
-    model.ensure_built()
+    with distributed.scope():
+        model = task.build_model(config)
+        model.ensure_built()
     if options.export_hf_dir:
         hf_model_class(model)  # a model transformers has no class for (a CRF tagger) fails before training
     training = options.do_train or options.do_train_and_eval
