@@ -1,0 +1,114 @@
+"""The engines with several replicas: tf.distribute (two worker processes with TF_CONFIG, or two
+logical CPU devices in one process) trains like one process at twice the batch, as Horovod does;
+a killed worker stops the others with an error naming it, and a rerun resumes."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).parent / "training"))
+from pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
+from test_run_pretraining import (PREDS, SEQ, _horovodrun, assert_same_weights, exported, flags_of,  # noqa: E402
+                                  options, script)
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+MIRRORED_RUN = str(REPO / "tests" / "training" / "mirrored_run.py")
+MIRRORED_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
+pytestmark = pytest.mark.slow
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def worker_env(ports, index):
+    tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TF_CONFIG=json.dumps(tf_config))
+
+
+def start_workers(script_name, args, count=2, logs=None):
+    """`count` processes of `script_name` forming one MultiWorkerMirroredStrategy cluster on localhost."""
+    ports = free_ports(count)
+    processes = []
+    for index in range(count):
+        out = open(logs / f"worker{index}.log", "w") if logs else subprocess.PIPE
+        processes.append(subprocess.Popen([PYTHON, str(REPO / script_name), *args], cwd=REPO,
+                                          env=worker_env(ports, index), stdout=out, stderr=subprocess.STDOUT,
+                                          text=True))
+    return processes
+
+
+def finish(processes, timeout=600):
+    outputs = []
+    for process in processes:
+        out, _ = process.communicate(timeout=timeout)
+        outputs.append(out)
+    for process, out in zip(processes, outputs):
+        assert process.returncode == 0, out[-4000:]
+    return outputs
+
+
+def per_worker_files(tmp_path, b, steps, seeds, accumulation=1):
+    """rank<i>.tfrecord for each worker and single.tfrecord holding, micro-batch by micro-batch,
+    what the workers see together (what one process at len(seeds) x the batch must see)."""
+    n = b * accumulation * steps
+    parts = [random_arrays(n, SEQ, PREDS, seed=seed) for seed in seeds]
+    for index, arrays in enumerate(parts):
+        write_records(tmp_path / f"rank{index}.tfrecord", arrays)
+    merged = {name: np.concatenate([np.concatenate([p[name][i:i + b] for p in parts]) for i in range(0, n, b)])
+              for name in parts[0]}
+    write_records(tmp_path / "single.tfrecord", merged)
+
+
+@pytest.mark.parametrize("accumulation", [1, 2])
+def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulation):
+    b, steps, lr = 2, 3, 1e-2
+    per_worker_files(tmp_path, b, steps, seeds=(5, 6), accumulation=accumulation)
+    common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
+                  save_checkpoints_steps=steps, num_accumulation_steps=accumulation, num_warmup_steps=1)
+    two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
+                  train_batch_size=b, learning_rate=lr, distribution="multi_worker_mirrored", **common)
+    outputs = finish(start_workers("run_pretraining.py", flags_of(two)))
+    assert "multi_worker_mirrored: process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.02" in outputs[0]
+    # the learning rate is multiplied by the 2 replicas, as under Horovod: the single run uses 2 x lr
+    one = options(tmp_path, input_file=str(tmp_path / "single.tfrecord"), output_dir=str(tmp_path / "one"),
+                  train_batch_size=2 * b, learning_rate=2 * lr, **common)
+    single = script(*flags_of(one))
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert_same_weights(exported(two.output_dir, steps), exported(one.output_dir, steps), atol=1e-5)
+    assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only the chief writes summaries"
+
+
+@pytest.mark.parametrize("use_fp16", [False, True])
+def test_two_replicas_in_one_process_equal_one_replica_with_twice_the_batch(tmp_path, use_fp16):
+    b, steps = 2, 3
+    per_worker_files(tmp_path, b, steps, seeds=(5, 6), accumulation=2)
+    common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
+                  save_checkpoints_steps=steps, num_accumulation_steps=2, num_warmup_steps=1, use_fp16=use_fp16,
+                  input_file=str(tmp_path / "single.tfrecord"), learning_rate=1e-2, scale_learning_rate=False)
+    # The two replicas take consecutive batches of the one file: the single run's batches, halved.
+    two = options(tmp_path, output_dir=str(tmp_path / "two"), train_batch_size=b,
+                  distribution="multi_worker_mirrored", **common)
+    result = subprocess.run([PYTHON, MIRRORED_RUN, "2", "run_pretraining.py", *flags_of(two)], cwd=REPO,
+                            env=MIRRORED_ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "process 0 of 1, 2 replica(s) per process, 2 in all; learning rate 0.01" in result.stderr
+    one = options(tmp_path, output_dir=str(tmp_path / "one"), train_batch_size=2 * b, **common)
+    single = script(*flags_of(one))
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert_same_weights(exported(two.output_dir, steps), exported(one.output_dir, steps), atol=1e-5)
