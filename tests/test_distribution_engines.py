@@ -94,12 +94,13 @@ def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulati
     assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only the chief writes summaries"
 
 
-@pytest.mark.parametrize("use_fp16", [False, True])
-def test_two_replicas_in_one_process_equal_one_replica_with_twice_the_batch(tmp_path, use_fp16):
+def test_two_replicas_in_one_process_equal_one_replica_with_twice_the_batch(tmp_path):
+    # fp32 only: under fp16 whether a step overflows depends on the batch per replica, so runs at b
+    # and 2b may skip different steps (the toy test in tests/training/test_distribution.py covers fp16)
     b, steps = 2, 3
     per_worker_files(tmp_path, b, steps, seeds=(5, 6), accumulation=2)
     common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
-                  save_checkpoints_steps=steps, num_accumulation_steps=2, num_warmup_steps=1, use_fp16=use_fp16,
+                  save_checkpoints_steps=steps, num_accumulation_steps=2, num_warmup_steps=1,
                   input_file=str(tmp_path / "single.tfrecord"), learning_rate=1e-2, scale_learning_rate=False)
     # The two replicas take consecutive batches of the one file: the single run's batches, halved.
     two = options(tmp_path, output_dir=str(tmp_path / "two"), train_batch_size=b,

@@ -1,6 +1,9 @@
 """The distribution engines' decisions, without several processes: GPU pinning, engine names,
 cluster indexes, the lost worker named in an error."""
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -93,3 +96,19 @@ def test_the_lost_worker_is_read_from_the_error():
                "/job:worker/replica:0/task:1\nThe tasks have crashed.")
     assert lost_worker(message) == "worker 1"
     assert lost_worker("Socket closed") is None
+
+
+@pytest.mark.parametrize("k,precision,xla", [(1, "fp32", "no_xla"), (2, "fp16", "no_xla"), (2, "fp32", "xla")])
+def test_two_mirrored_replicas_train_like_one_at_twice_the_batch(repo_dir, tmp_path, k, precision, xla):
+    """The loop's step on tf.distribute (strategy.run, replica all-reduce, the update on each
+    device's copy) against the same loop on one device, for accumulation, loss scaling and XLA."""
+    env = dict(os.environ, PYTHONPATH=f"{repo_dir}{os.pathsep}{repo_dir / 'tests' / 'training'}",
+               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, str(repo_dir / "tests" / "training" / "mirrored_toy.py"), str(k),
+                             precision, xla, str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["steps"] == [3, 3]
+    assert found["between_copies"] == 0.0, "every device's copy got the same update"
+    assert found["two_against_one"] < 1e-5
+    assert found["moved"] > 1e-3, "training changed the weights"
