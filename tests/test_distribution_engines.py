@@ -1,6 +1,7 @@
 """The engines with several replicas: tf.distribute (two worker processes with TF_CONFIG, or two
 logical CPU devices in one process) trains like one process at twice the batch, as Horovod does;
 a killed worker stops the others with an error naming it, and a rerun resumes."""
+import dataclasses
 import json
 import os
 import signal
@@ -113,3 +114,91 @@ def test_two_replicas_in_one_process_equal_one_replica_with_twice_the_batch(tmp_
     single = script(*flags_of(one))
     assert single.returncode == 0, single.stderr[-3000:]
     assert_same_weights(exported(two.output_dir, steps), exported(one.output_dir, steps), atol=1e-5)
+
+
+# -- faults ---------------------------------------------------------------------------------
+def horovod_rank_pid(rank):
+    """The Python process horovodrun started as `rank` (found by its HOROVOD_RANK), or None."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command[0].endswith(b"python") and b"run_pretraining.py" in b" ".join(command) \
+                and f"HOROVOD_RANK={rank}".encode() in environ:
+            return int(entry.name)
+    return None
+
+
+def wait_for_checkpoint(output_dir, processes):
+    while tf.train.latest_checkpoint(output_dir) is None:
+        assert all(p.poll() is None for p in processes), "the run ended before it could be killed"
+        time.sleep(0.1)
+
+
+def fault_run(tmp_path, **overrides):
+    per_worker_files(tmp_path, 2, 8, seeds=(5, 6))
+    return options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "out"),
+                   bert_config_file=tiny_config(tmp_path / "config.json"), train_batch_size=2,
+                   num_train_steps=100000, save_checkpoints_steps=5, log_every=5, **overrides)
+
+
+def checkpoint_step(output_dir):
+    return int(tf.train.latest_checkpoint(output_dir).rsplit("-", 1)[1])
+
+
+@pytest.mark.parametrize("victim", [1, 0])
+def test_a_killed_worker_stops_the_other_naming_it_and_a_restart_resumes(tmp_path, victim):
+    run = fault_run(tmp_path, distribution="multi_worker_mirrored")
+    processes = start_workers("run_pretraining.py", flags_of(run), logs=tmp_path)
+    try:
+        wait_for_checkpoint(run.output_dir, processes)
+        processes[victim].send_signal(signal.SIGKILL)
+        survivor = processes[1 - victim]
+        survivor.wait(timeout=180)  # a hang fails here (measured: about 30 s on 2 busy cores)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+    log = (tmp_path / f"worker{1 - victim}.log").read_text()
+    assert survivor.returncode == 1, log[-3000:]
+    assert f"run_pretraining.py: error: worker {victim} of the cluster (TF_CONFIG's index) stopped or cannot be " \
+           f"reached" in log, log[-3000:]
+    assert "Traceback" not in log
+    at_kill = checkpoint_step(run.output_dir)
+    rerun = dataclasses.replace(run, num_train_steps=at_kill + 3)
+    outputs = finish(start_workers("run_pretraining.py", flags_of(rerun)))
+    assert f"resuming from {run.output_dir}/ckpt-{at_kill}" in outputs[0]
+    assert checkpoint_step(run.output_dir) == at_kill + 3
+
+
+@pytest.mark.horovod
+def test_a_killed_horovod_process_stops_the_others_naming_it_and_a_restart_resumes(tmp_path):
+    runner = _horovodrun()
+    run = fault_run(tmp_path, horovod=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    command = [runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, str(REPO / "run_pretraining.py")]
+    with open(tmp_path / "horovodrun.log", "w") as log:
+        launcher = subprocess.Popen(command + flags_of(run), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+    try:
+        wait_for_checkpoint(run.output_dir, [launcher])
+        victim = horovod_rank_pid(1)
+        assert victim is not None, "rank 1's process was not found"
+        os.kill(victim, signal.SIGKILL)
+        launcher.wait(timeout=180)  # horovodrun ends the others at once (measured: under a second)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    text = (tmp_path / "horovodrun.log").read_text()
+    assert launcher.returncode != 0
+    assert "Process 1 exit with status code 137" in text and "Terminating remaining workers" in text, text[-3000:]
+    at_kill = checkpoint_step(run.output_dir)
+    rerun = dataclasses.replace(run, num_train_steps=at_kill + 3)
+    result = subprocess.run(command + flags_of(rerun), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert f"resuming from {run.output_dir}/ckpt-{at_kill}" in result.stdout + result.stderr
+    assert checkpoint_step(run.output_dir) == at_kill + 3

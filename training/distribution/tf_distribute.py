@@ -142,5 +142,7 @@ class TFDistributeEngine(Engine):
             return error
         lost = lost_worker(error.message)
         where = f"{lost} of the cluster (TF_CONFIG's index)" if lost else "a process of the cluster"
+        detail = next((line.strip() for line in error.message.splitlines()
+                       if line.strip() and not line.startswith("Graph execution error")), "")
         return DistributedError(f"{where} stopped or cannot be reached, so this one stops too "
-                                f"(resume by restarting every process): {error.message.splitlines()[0]}")
+                                f"(restart every process to resume from the last checkpoint): {detail[:300]}")
