@@ -39,7 +39,8 @@ def free_ports(count):
 
 def worker_env(ports, index):
     tf_config = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TF_CONFIG=json.dumps(tf_config))
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TF_CONFIG=json.dumps(tf_config),
+                PYTHONPATH=str(REPO))
 
 
 def start_workers(script_name, args, count=2, logs=None):
@@ -202,3 +203,19 @@ def test_a_killed_horovod_process_stops_the_others_naming_it_and_a_restart_resum
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert f"resuming from {run.output_dir}/ckpt-{at_kill}" in result.stdout + result.stderr
     assert checkpoint_step(run.output_dir) == at_kill + 3
+
+
+# -- seeds ----------------------------------------------------------------------------------
+def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
+    """Every process gets --seed, so they would draw the same dropout masks; the loop reseeds each
+    with seed + rank after broadcasting the chief's weights."""
+    per_worker_files(tmp_path, 4, 2, seeds=(5, 6))
+    run = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "out"),
+                  bert_config_file=tiny_config(tmp_path / "config.json", dropout=0.5), train_batch_size=2,
+                  distribution="multi_worker_mirrored", deterministic=True)
+    finish(start_workers("tests/training/rank_dropout.py",
+                         [json.dumps(vars(run)), str(tmp_path / "single.tfrecord"), str(tmp_path)]))
+    ranks = [dict(np.load(tmp_path / f"rank{rank}.npz")) for rank in (0, 1)]
+    outputs = [r.pop("outputs") for r in ranks]
+    assert_same_weights(ranks[0], ranks[1], atol=0)
+    assert not np.allclose(outputs[0], outputs[1]), "both processes drew the same dropout masks"
