@@ -219,3 +219,41 @@ def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
     outputs = [r.pop("outputs") for r in ranks]
     assert_same_weights(ranks[0], ranks[1], atol=0)
     assert not np.allclose(outputs[0], outputs[1]), "both processes drew the same dropout masks"
+
+
+# -- fine-tuning ----------------------------------------------------------------------------
+def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixtures_dir, vocab_file, shared_dir,
+                                                                         tmp_path):
+    source = shared_dir / "data" / "chnsenticorp"
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for name in ("train.tsv", "dev.tsv"):
+        lines = (source / name).read_text(encoding="utf-8").splitlines()[:9]  # header + 8 examples
+        (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    config = json.loads((tiny / "bert_config.json").read_text())
+    # no dropout (nor the head's fixed 0.1, see mirrored_run.py): masks differ with the batch per replica
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+
+    def args(output_dir, batch, learning_rate):
+        return [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tmp_path / 'config.json'}",
+                f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={tmp_path / output_dir}",
+                "--task_name=chnsenti", "--max_seq_length=32", "--do_train", f"--train_batch_size={batch}",
+                "--num_train_epochs=2", f"--learning_rate={learning_rate}", "--warmup_proportion=0", "--log_every=1"]
+
+    two = subprocess.run([PYTHON, MIRRORED_RUN, "2", "run_clf.py", *args("two", 2, 1e-3),
+                          "--distribution=multi_worker_mirrored"], cwd=REPO, env=dict(MIRRORED_ENV, NO_DROPOUT="1"),
+                         capture_output=True, text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    # 8 examples, 2 epochs, 2 replicas x 2 = 4 per update: 4 updates; the rate x 2 replicas, as the original
+    assert "2 replica(s) per process, 2 in all; learning rate 0.002" in two.stderr
+    one = subprocess.run([PYTHON, MIRRORED_RUN, "0", "run_clf.py", *args("one", 4, 2e-3)], cwd=REPO,
+                         env=dict(MIRRORED_ENV, NO_DROPOUT="1"), capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    readers = [tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / name))) for name in ("two", "one")]
+    assert [r.get_tensor("optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE") for r in readers] == [4, 4]
+    names = [n for n in readers[1].get_variable_to_shape_map() if n.startswith("model/")]
+    assert len(names) > 20
+    for name in names:
+        np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name), atol=1e-5, err_msg=name)
