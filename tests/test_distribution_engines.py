@@ -84,16 +84,24 @@ def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulati
     common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
                   save_checkpoints_steps=steps, num_accumulation_steps=accumulation, num_warmup_steps=1)
     two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
-                  train_batch_size=b, learning_rate=lr, distribution="multi_worker_mirrored", **common)
+                  train_batch_size=b, learning_rate=lr, distribution="multi_worker_mirrored", do_eval=True,
+                  eval_batch_size=2, max_eval_steps=2, **common)
     outputs = finish(start_workers("run_pretraining.py", flags_of(two)))
     assert "multi_worker_mirrored: process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.02" in outputs[0]
     # the learning rate is multiplied by the 2 replicas, as under Horovod: the single run uses 2 x lr
+    # each worker evaluates the first 4 records of its file: the single run's first 8
     one = options(tmp_path, input_file=str(tmp_path / "single.tfrecord"), output_dir=str(tmp_path / "one"),
-                  train_batch_size=2 * b, learning_rate=2 * lr, **common)
+                  train_batch_size=2 * b, learning_rate=2 * lr, do_eval=True, eval_batch_size=4, max_eval_steps=2,
+                  **common)
     single = script(*flags_of(one))
     assert single.returncode == 0, single.stderr[-3000:]
     assert_same_weights(exported(two.output_dir, steps), exported(one.output_dir, steps), atol=1e-5)
     assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only the chief writes summaries"
+    results = [dict(line.split(" = ") for line in (tmp_path / name / "eval_results.txt").read_text().splitlines())
+               for name in ("two", "one")]
+    assert results[0].keys() == results[1].keys()
+    for key in results[0]:
+        np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-4, err_msg=key)
 
 
 def test_two_replicas_in_one_process_equal_one_replica_with_twice_the_batch(tmp_path):

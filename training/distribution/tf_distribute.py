@@ -64,7 +64,7 @@ class TFDistributeEngine(Engine):
                 strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
             except (ValueError, tf.errors.OpError) as error:
                 raise DistributedError(f"MultiWorkerMirroredStrategy could not start: {error}") from error
-            self.rank, self.size = worker_index(strategy.cluster_resolver)
+        self.rank, self.size = worker_index(getattr(strategy, "cluster_resolver", None))
         self.strategy = strategy
         self.local_replicas = strategy.num_replicas_in_sync // self.size
         # Any mirrored variable tells `extended.update` the devices to run an update on.
