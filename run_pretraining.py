@@ -1,7 +1,9 @@
 """Pretrain NEZHA (masked LM + next sentence) on TFRecords from create_pretraining_data.py.
 
 Single process:  python run_pretraining.py --input_file=... --output_dir=... --bert_config_file=... --do_train
-Horovod:         horovodrun -np 4 -H host1:2,host2:2 python run_pretraining.py --horovod ...
+Horovod:         horovodrun -np 4 -H host1:2,host2:2 python run_pretraining.py --distribution=horovod ...
+tf.distribute:   python run_pretraining.py --distribution=multi_worker_mirrored ...  (every GPU of this host;
+                 several hosts: one process per host with TF_CONFIG, or one Slurm task per node)
 """
 from absl import app
 

@@ -3,7 +3,7 @@
 Started by run_all.py as `horovodrun -np 2 -H localhost:2 --gloo python benchmarks/horovod_training.py`;
 rank 0 prints one JSON line. A small NEZHA (4 layers, hidden 256: see SMALL_NEZHA) keeps the case
 within the suite's time budget on 2 cores; the allreduce cost is measured three ways:
-- allreduce alone: the training loop's own gradient allreduce (Distributed.allreduce_gradients) of
+- allreduce alone: the training loop's own gradient allreduce (HorovodEngine.allreduce_gradients) of
   tensors shaped like every gradient, in fp32 and with Horovod's fp16 compression;
 - the step with Horovod against the same step with the single-process stand-in (no allreduce),
   both processes running at once in both cases so that they compete for the cores alike.
@@ -36,10 +36,10 @@ def main(argv):
     del argv
     common.quiet_tensorflow()
     import tensorflow as tf
-    from training.distributed import Distributed
+    from training.distribution import create_engine
 
-    horovod = Distributed.create(True)
-    compressed = Distributed.create(True, fp16_allreduce=True)
+    horovod = create_engine("horovod")
+    compressed = create_engine("horovod", fp16_allreduce=True)
     features = nezha_setup.synthetic_batch(FLAGS.seq, FLAGS.batch, SMALL_NEZHA["vocab_size"])
     with tempfile.TemporaryDirectory() as output_dir:
         trainer = nezha_setup.make_trainer(SMALL_NEZHA, features, False, output_dir, "per_distance",
@@ -57,7 +57,7 @@ def main(argv):
         horovod.barrier()
     with tempfile.TemporaryDirectory() as output_dir:
         local = nezha_setup.make_trainer(SMALL_NEZHA, features, False, output_dir, "per_distance",
-                                                    distributed=Distributed())
+                                                    distributed=create_engine())
         no_allreduce = common.time_calls(lambda: local.run_update([features]), FLAGS.warmup, FLAGS.steps)
     horovod.barrier()
     rss_sum = float(horovod.allreduce_sum([tf.constant(common.peak_rss_mb())])[0].numpy())

@@ -49,8 +49,12 @@ def define_loop_flags() -> None:
     flags.DEFINE_integer("train_batch_size", default_of(RunOptions, "train_batch_size"), "Training batch size per process (and per micro-batch).")
     flags.DEFINE_integer("eval_batch_size", default_of(RunOptions, "eval_batch_size"), "Evaluation batch size.")
     flags.DEFINE_float("learning_rate", default_of(RunOptions, "learning_rate"),
-                       "Initial learning rate (multiplied by the number of processes under --horovod, as the "
-                       "original).")
+                       "Initial learning rate, multiplied by the number of replicas (processes under "
+                       "--distribution=horovod, GPUs under multi_worker_mirrored) as the original does, unless "
+                       "--noscale_learning_rate. The rate used is logged at start-up.")
+    flags.DEFINE_bool("scale_learning_rate", default_of(RunOptions, "scale_learning_rate"),
+                      "Multiply --learning_rate by the number of replicas (the original's rule for Horovod: "
+                      "on 64 GPUs 2e-5 becomes 1.3e-3). --noscale_learning_rate uses --learning_rate as given.")
     flags.DEFINE_integer("save_checkpoints_steps", default_of(RunOptions, "save_checkpoints_steps"), "Save a checkpoint every this many updates.")
     flags.DEFINE_integer("keep_checkpoint_max", default_of(RunOptions, "keep_checkpoint_max"), "How many recent checkpoints to keep.")
     flags.DEFINE_integer("log_every", default_of(RunOptions, "log_every"),
@@ -70,11 +74,21 @@ def define_loop_flags() -> None:
                       "reproduced exactly; measurements in docs/performance.md).")
     flags.DEFINE_bool("use_xla", default_of(RunOptions, "use_xla"),
                       "Compile the forward and backward pass of each training step (the gradient computation) "
-                      "with XLA (jit_compile); the optimizer update is not part of it.")
-    flags.DEFINE_bool("horovod", default_of(RunOptions, "horovod"),
-                      "Data parallelism over the processes started by horovodrun: gradients averaged by "
-                      "allreduce, rank 0 broadcasts the initial state and alone writes checkpoints and logs.")
-    flags.DEFINE_bool("hvd_fp16_allreduce", default_of(RunOptions, "hvd_fp16_allreduce"), "With --horovod: compress gradients to float16 for the allreduce.")
+                      "with XLA (jit_compile). The optimizer update is not part of that cluster: the optimizer "
+                      "compiles each variable's update on its own either way.")
+    flags.DEFINE_enum("distribution", default_of(RunOptions, "distribution"), ["none", "horovod", "multi_worker_mirrored"],
+                      "Data parallelism (every replica takes --train_batch_size per micro-batch, gradients "
+                      "averaged over replicas, the chief alone writes checkpoints, logs and exports): none (one "
+                      "process, one device); horovod (processes started by horovodrun or mpirun, one per GPU); "
+                      "multi_worker_mirrored (tf.distribute: one process per host using all its GPUs, the "
+                      "cluster from TF_CONFIG or Slurm, none needed on one host). See the README's table.")
+    flags.DEFINE_bool("horovod", default_of(RunOptions, "horovod"), "The original's flag: the same as --distribution=horovod.")
+    flags.DEFINE_bool("hvd_fp16_allreduce", default_of(RunOptions, "hvd_fp16_allreduce"),
+                      "With --distribution=horovod: compress gradients to float16 for the allreduce.")
+    flags.register_multi_flags_validator(
+        ["horovod", "distribution"],
+        lambda values: not values["horovod"] or values["distribution"] in ("none", "horovod"),
+        message="--horovod is --distribution=horovod: it contradicts another --distribution")
     flags.register_validator("use_bf16", lambda value: not (value and flags.FLAGS.use_fp16),
                              message="--use_fp16 and --use_bf16 exclude each other")
     flags.mark_flags_as_required(["output_dir", "bert_config_file"])
@@ -201,7 +215,7 @@ def training_errors() -> tuple:
     """What a training script reports as a one-line error rather than a traceback: bad files, data,
     config, flags and checkpoints, a diverging loss, a failed Horovod set-up."""
     from modeling.checkpoints import CheckpointError
-    from training.distributed import DistributedError
+    from training.distribution import DistributedError
     from training.loop import NonFiniteLossError
     return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError)
 

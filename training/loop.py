@@ -1,9 +1,11 @@
 """The one custom training loop shared by pretraining and every fine-tuning task.
 
-Per update: k micro-batches (gradient accumulation) -> average over processes (one allreduce)
+Per update: k micro-batches (gradient accumulation) -> average over replicas (one allreduce)
 -> unscale (fp16) -> global-norm clipping -> optimizer update, skipped on overflow under fp16.
 The step runs as one `tf.function` with the dataset's fixed input signature, optionally with
 its gradient part XLA-compiled (the optimizer XLA-compiles each variable's update itself).
+Replicas, their allreduce and the update of every variable copy are the distribution engine's
+(training/distribution/): the same step runs on every engine.
 """
 import math
 import re
@@ -17,10 +19,11 @@ from compat.keras import keras
 from modeling import finish_metrics
 from optimization import clip_factor, dense_gradient
 
-from .checkpointing import CheckpointKeeper, ensure_writable_dir
-from .distributed import Distributed
-from .logging_utils import ProgressLogger
-from .precision import Precision
+from training.checkpointing import CheckpointKeeper, ensure_writable_dir
+from training.distribution import DistributedError, Engine
+from training.distribution.single import SingleDevice
+from training.logging_utils import ProgressLogger
+from training.precision import Precision
 
 LossFn = Callable[[keras.Model, Dict[str, tf.Tensor], bool], Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
 # metric_fn(model, features) -> {name: (weighted sum, total weight)} for one batch.
@@ -76,6 +79,8 @@ class LoopSettings:
     clip_norm: float = 1.0
     jit_compile: bool = False
     report_loss: bool = True  # show the losses in the progress line
+    # Seeded after the chief's weights are broadcast, with seed + rank: dropout differs per process.
+    seed: Optional[int] = None
 
     def __post_init__(self):
         for name in ("num_train_steps", "save_checkpoints_steps", "keep_checkpoint_max", "log_every",
@@ -94,14 +99,14 @@ class TrainResult:
 
 class Trainer:
     def __init__(self, model: keras.Model, loss_fn: LossFn, optimizer, settings: LoopSettings,
-                 precision: Optional[Precision] = None, distributed: Optional[Distributed] = None,
+                 precision: Optional[Precision] = None, distributed: Optional[Engine] = None,
                  callbacks: Iterable[Callback] = ()):
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.settings = settings
         self.precision = precision or Precision()
-        self.distributed = distributed or Distributed()
+        self.distributed = distributed or SingleDevice()
         self.callbacks = list(callbacks)
         self.accumulators: List[tf.Variable] = []
         self.keeper: Optional[CheckpointKeeper] = None
@@ -132,14 +137,8 @@ class Trainer:
         """Creates model variables (from one batch if needed), optimizer slots, accumulators, checkpoint."""
         if self.keeper is not None:
             return
-        if not self.model.trainable_variables:
-            self.loss_fn(self.model, features, False)
-        self._variables = list(self.model.trainable_variables)
-        self.optimizer.build(self._variables)
-        if self.settings.num_accumulation_steps > 1:
-            with tf.init_scope():
-                self.accumulators = [tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False,
-                                                 name=f"accumulator_{i}") for i, v in enumerate(self._variables)]
+        with self.distributed.scope():
+            self._build_variables(features)
         objects = {"model": self.model, "optimizer": self.optimizer}
         if self.loss_scale is not None:
             objects["loss_scale"] = self.loss_scale
@@ -148,6 +147,24 @@ class Trainer:
         checkpoint = tf.train.Checkpoint(**objects)
         self.keeper = CheckpointKeeper(checkpoint, self.settings.output_dir,
                                        self.settings.keep_checkpoint_max, self.is_chief)
+
+    def _build_variables(self, features) -> None:
+        if not self.model.trainable_variables:
+            self.loss_fn(self.model, features, False)
+        self._variables = list(self.model.trainable_variables)
+        if self.distributed.mirrors_variables and getattr(self.optimizer, "fuse_updates", False):
+            self.optimizer.fuse_updates = False  # see Engine.mirrors_variables: the same numbers, unfused
+        self.optimizer.build(self._variables)
+        if self.settings.num_accumulation_steps > 1:
+            with tf.init_scope():
+                # Each replica sums its own gradients (ON_READ: one copy per replica). They are zero
+                # whenever a checkpoint is written, so saving reads the first replica's copy
+                # (ONLY_FIRST_REPLICA) rather than summing over processes the chief alone would wait for.
+                self.accumulators = [
+                    tf.Variable(tf.zeros(v.shape, tf.float32), trainable=False, name=f"accumulator_{i}",
+                                synchronization=tf.VariableSynchronization.ON_READ,
+                                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+                    for i, v in enumerate(self._variables)]
 
     def state_variables(self) -> List[tf.Variable]:
         """Everything rank 0 broadcasts so that every process starts identical."""
@@ -214,23 +231,29 @@ class Trainer:
             grads = list(grads)
             for i, g in zip(present, reduced):
                 grads[i] = g
-            lr, finite = apply(grads, float(k))
+            lr, finite = self.distributed.apply_update(lambda averaged: apply(averaged, float(k)), grads)
             scale = self.loss_scale.scale if self.loss_scale is not None else tf.constant(1.0)
             return {"loss": loss, "metrics": metrics, "learning_rate": lr, "finite": finite,
                     "loss_scale": tf.identity(scale)}
 
-        @tf.function(input_signature=[element_spec])
-        def train_step(features):
+        def train_replica(features):
             loss, metrics, grads = compute(features)
             return finish(loss, metrics, grads)
 
-        @tf.function(input_signature=[element_spec])
-        def accumulate_step(features):
+        def accumulate_replica(features):
             loss, metrics, grads = compute(features)
             for a, g in zip(self.accumulators, grads):
                 if g is not None:
                     a.assign_add(g)
             return {"loss": loss, "metrics": metrics}
+
+        @tf.function(input_signature=[element_spec])
+        def train_step(features):
+            return self.distributed.run(train_replica, features)
+
+        @tf.function(input_signature=[element_spec])
+        def accumulate_step(features):
+            return self.distributed.run(accumulate_replica, features)
 
         self._train_step = train_step
         self._accumulate_step = accumulate_step if self.accumulators else None
@@ -255,6 +278,11 @@ class Trainer:
                     f"vocab_size smaller than the vocabulary used to write the data?): "
                     f"{error.message.splitlines()[0]}") from None
             raise
+        except tf.errors.OpError as error:
+            explained = self.distributed.explain(error)
+            if isinstance(explained, DistributedError):
+                raise explained from None
+            raise
 
     def prepare(self, data: DataSource) -> tf.data.Dataset:
         """Builds everything, resumes from output_dir's latest checkpoint if any, syncs processes.
@@ -275,7 +303,12 @@ class Trainer:
             logging.info("resuming from %s (step %d)", self.resumed_from, self.step)
             self.last_checkpoint = self.resumed_from
         self.distributed.broadcast_variables(self.state_variables())
-        dataset = make_dataset(self.step * self.settings.num_accumulation_steps)
+        if self.settings.seed is not None and self.distributed.size > 1:
+            # Weights stay the chief's; dropout masks now differ per process. One process keeps
+            # the seed it was given (no reseeding), so its numbers stay what they were.
+            keras.utils.set_random_seed(self.settings.seed + self.distributed.rank)
+        consumed = self.step * self.settings.num_accumulation_steps * self.distributed.local_replicas
+        dataset = self.distributed.distribute(lambda: make_dataset(consumed))
         self._make_steps(dataset.element_spec)
         self._batch_size = int(tf.nest.flatten(first)[0].shape[0])
         return dataset
@@ -287,20 +320,21 @@ class Trainer:
         outputs = [self._run_step(self._accumulate_step, b) for b in batches[:-1]]
         outputs.append(self._run_step(self._train_step, batches[-1]))
         k = len(outputs)
-        loss = sum(float(o["loss"]) for o in outputs) / k
+        host = self.distributed.local_mean
+        loss = sum(host(o["loss"]) for o in outputs) / k
         if not math.isfinite(loss) and self.loss_scale is None:
             raise NonFiniteLossError(
                 f"the loss became {loss} at step {self.step}; last good checkpoint: "
                 f"{self.last_checkpoint or 'none (no checkpoint was saved yet)'}")
-        scalars = {name: sum(float(o["metrics"][name]) for o in outputs) / k for name in outputs[-1]["metrics"]}
-        scalars.update({"total_loss": loss, "learning_rate": float(outputs[-1]["learning_rate"]),
-                        "loss_scale": float(outputs[-1]["loss_scale"])})
+        scalars = {name: sum(host(o["metrics"][name]) for o in outputs) / k for name in outputs[-1]["metrics"]}
+        scalars.update({"total_loss": loss, "learning_rate": host(outputs[-1]["learning_rate"]),
+                        "loss_scale": host(outputs[-1]["loss_scale"])})
         return scalars
 
     def train(self, data: DataSource) -> TrainResult:
         dataset = self.prepare(data)
         k = self.settings.num_accumulation_steps
-        logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.size,
+        logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.num_replicas,
                                 f"{self.settings.output_dir}/train" if self.is_chief else None, self.is_chief,
                                 report_loss=self.settings.report_loss)
         for callback in self.callbacks:

@@ -27,14 +27,25 @@ class RunOptions:
     use_bf16: bool = False
     recompute_layers: bool = False
     use_xla: bool = False
-    horovod: bool = False
+    distribution: str = "none"
+    horovod: bool = False  # the original's flag, the same as distribution="horovod"
     hvd_fp16_allreduce: bool = False
+    scale_learning_rate: bool = True
     report_loss: bool = True
 
-    def loop_settings(self, num_train_steps: int):
+    def create_engine(self):
+        """The distribution engine these options ask for; create it before any other TensorFlow op."""
+        from training.distribution import create_engine
+        return create_engine(self.distribution, self.hvd_fp16_allreduce, horovod=self.horovod)
+
+    def effective_learning_rate(self, num_replicas: int) -> float:
+        """--learning_rate times the number of replicas (the original's rule) unless scaling is off."""
+        return self.learning_rate * (num_replicas if self.scale_learning_rate else 1)
+
+    def loop_settings(self, num_train_steps: int, seed: Optional[int] = None):
         """The loop's LoopSettings for a run of num_train_steps updates."""
         from training.loop import LoopSettings  # here, not at the top: training.loop imports TensorFlow
-        return LoopSettings(output_dir=self.output_dir, num_train_steps=num_train_steps,
+        return LoopSettings(output_dir=self.output_dir, num_train_steps=num_train_steps, seed=seed,
                             save_checkpoints_steps=self.save_checkpoints_steps,
                             keep_checkpoint_max=self.keep_checkpoint_max, log_every=self.log_every,
                             num_accumulation_steps=self.num_accumulation_steps, jit_compile=self.use_xla,

@@ -4,12 +4,13 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 import tensorflow as tf
+from absl import logging
 
 from compat.keras import keras
 from modeling.config import NezhaConfig
 from optimization import create_optimizer, name_lookup
 from training.checkpointing import ensure_writable_dir, start_weights
-from training.distributed import Distributed
+from training.distribution import Engine
 from training.loop import Callback, Trainer
 from training.options import RunOptions
 from training.precision import Precision
@@ -19,10 +20,11 @@ from training.precision import Precision
 class RunSetup:
     """What every training run is built on; `set_up_run` makes it, the run adds its data and loss."""
     options: RunOptions
-    distributed: Distributed
+    distributed: Engine
     precision: Precision
     config: NezhaConfig
     model: keras.Model
+    seed: Optional[int] = None  # the loop reseeds each rank with seed + rank after the broadcast
 
     @property
     def is_chief(self) -> bool:
@@ -39,12 +41,15 @@ class RunSetup:
         error (rather than decided by its Keras name) when choosing what weight decay skips."""
         name_of = name_lookup(self.model.tf1_variables(), fallback=None) if strict_names else \
             name_lookup(self.model.tf1_variables())
-        # Under Horovod the original multiplies the learning rate by the number of processes.
-        return create_optimizer(name, self.options.learning_rate * self.distributed.size, num_train_steps,
-                                num_warmup_steps, name_of=name_of, **kwargs)
+        # As the original, the learning rate is multiplied by the number of replicas (unless
+        # --noscale_learning_rate); the rate used is logged, since it is not the one on the command line.
+        learning_rate = self.options.effective_learning_rate(self.distributed.num_replicas)
+        logging.info("%s; learning rate %g", self.distributed.describe(), learning_rate)
+        with self.distributed.scope():
+            return create_optimizer(name, learning_rate, num_train_steps, num_warmup_steps, name_of=name_of, **kwargs)
 
     def trainer(self, loss_fn, optimizer, num_train_steps: int, callbacks: Iterable[Callback] = ()) -> Trainer:
-        return Trainer(self.model, loss_fn, optimizer, self.options.loop_settings(num_train_steps),
+        return Trainer(self.model, loss_fn, optimizer, self.options.loop_settings(num_train_steps, seed=self.seed),
                        self.precision, self.distributed, callbacks)
 
 
@@ -52,16 +57,20 @@ def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], keras.M
                seed: Optional[int] = None) -> RunSetup:
     """The engine, the global seed (when given), the precision policy, the config, output_dir and the
     model built under that policy. Starting weights, optimizer and trainer come from the RunSetup."""
-    distributed = Distributed.create(options.horovod, options.hvd_fp16_allreduce)
+    distributed = options.create_engine()  # first: it decides which devices this process sees
     if seed is not None:
         keras.utils.set_random_seed(seed)
-    precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
+    # Every variable (the loss scale's, the model's, later the optimizer's) is created in the engine's scope,
+    # so that tf.distribute mirrors it over the replicas.
+    with distributed.scope():
+        precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
     precision.apply_policy()
     config = NezhaConfig.from_json_file(options.bert_config_file)
     if distributed.is_chief:
         ensure_writable_dir(options.output_dir)
     else:
         tf.io.gfile.makedirs(options.output_dir)
-    model = build_model(config)
-    model.ensure_built()
-    return RunSetup(options, distributed, precision, config, model)
+    with distributed.scope():
+        model = build_model(config)
+        model.ensure_built()
+    return RunSetup(options, distributed, precision, config, model, seed)

@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from compat.keras import keras
 from modeling import NezhaConfig, NezhaForPretraining
-from training.distributed import Distributed
+from training.distribution.single import SingleDevice
 from training.options import RunOptions
 from training.setup import RunSetup, set_up_run
 
@@ -51,11 +51,12 @@ def test_the_same_seed_builds_the_same_model(options):
     assert all((a == b).all() for a, b in zip(first, second))
 
 
-def test_learning_rate_is_multiplied_by_the_number_of_processes(options):
+def test_learning_rate_is_multiplied_by_the_number_of_replicas(options):
     setup = set_up_run(options, NezhaForPretraining)
 
-    class TwoProcesses(Distributed):
+    class TwoProcesses(SingleDevice):
         size = 2
+        num_replicas = 2
 
     two = RunSetup(options, TwoProcesses(), setup.precision, setup.config, setup.model)
     for run_setup, processes in ((setup, 1), (two, 2)):

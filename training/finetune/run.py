@@ -50,7 +50,7 @@ def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_we
     num_train_steps, num_warmup_steps = train_steps(num_examples,
                                                     options.train_batch_size * options.num_accumulation_steps,
                                                     options.num_train_epochs, options.warmup_proportion,
-                                                    distributed.size)
+                                                    distributed.num_replicas)
     logging.info("training on %d examples: %d steps, %d warmup steps", num_examples, num_train_steps,
                  num_warmup_steps)
     optimizer = setup.create_optimizer("adam", num_train_steps, num_warmup_steps)

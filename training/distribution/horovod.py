@@ -1,50 +1,19 @@
-"""Process-level parallelism. The only module that imports Horovod, and only when asked for it."""
-from typing import List, Sequence
+"""The Horovod engine: one process per GPU (or CPU) started by horovodrun or mpirun, gradients
+averaged by Horovod's allreduce. The only module that imports Horovod."""
+import socket
 
 import tensorflow as tf
 
 from compat.stack import HOROVOD_STACK, STACK
+from training.distribution.base import DistributedError, Engine
+from training.distribution.devices import pin_to_local_gpu
 
 
-class DistributedError(RuntimeError):
-    pass
+class HorovodEngine(Engine):
+    """horovodrun's processes, each pinned to GPU `local_rank` when the host has GPUs."""
 
+    name = "horovod"
 
-class Distributed:
-    """One process: the stand-in used without --horovod (every collective is the identity)."""
-
-    rank = 0
-    size = 1
-    local_rank = 0
-
-    @staticmethod
-    def create(use_horovod: bool, fp16_allreduce: bool = False) -> "Distributed":
-        if not use_horovod:
-            if fp16_allreduce:
-                raise ValueError("--hvd_fp16_allreduce needs --horovod")
-            return Distributed()
-        return HorovodDistributed(fp16_allreduce=fp16_allreduce)
-
-    @property
-    def is_chief(self) -> bool:
-        return self.rank == 0
-
-    def allreduce_gradients(self, grads: Sequence[tf.Tensor]) -> List[tf.Tensor]:
-        """Average over processes (called inside the compiled step)."""
-        return list(grads)
-
-    def allreduce_sum(self, values: Sequence[tf.Tensor]) -> List[tf.Tensor]:
-        return list(values)
-
-    def broadcast_variables(self, variables: Sequence[tf.Variable]) -> None:
-        """Makes every process hold rank 0's values."""
-
-
-    def barrier(self) -> None:
-        pass
-
-
-class HorovodDistributed(Distributed):
     def __init__(self, fp16_allreduce: bool = False):
         if STACK == "current":
             raise DistributedError(f"--horovod: this is the current stack (TensorFlow {tf.__version__}); {HOROVOD_STACK}")
@@ -52,13 +21,17 @@ class HorovodDistributed(Distributed):
             import horovod.tensorflow as hvd
         except ImportError as error:
             raise DistributedError(
-                f"--horovod needs Horovod built for TensorFlow ({error}); run scripts/install.sh") from error
+                f"--distribution=horovod needs Horovod built for TensorFlow ({error}); run scripts/install.sh "
+                "(the classic stack; the current stack has no Horovod: use --distribution=multi_worker_mirrored)"
+            ) from error
         hvd.init()
         self._hvd = hvd
         self._compression = hvd.Compression.fp16 if fp16_allreduce else hvd.Compression.none
         self.rank = hvd.rank()
         self.size = hvd.size()
         self.local_rank = hvd.local_rank()
+        # Before any TensorFlow op: each process must own one GPU, or all of them would land on GPU 0.
+        self.device = pin_to_local_gpu(self.local_rank, hvd.local_size(), socket.gethostname())
 
     def allreduce_gradients(self, grads):
         if self.size == 1:
