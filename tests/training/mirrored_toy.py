@@ -12,7 +12,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from modeling.optimizers import create_optimizer, name_lookup  # noqa: E402
+from optimization import create_optimizer, name_lookup  # noqa: E402
 from toy import make_toy_model, toy_dataset, toy_loss  # noqa: E402
 from training.distribution.tf_distribute import TFDistributeEngine  # noqa: E402
 from training.loop import LoopSettings, Trainer  # noqa: E402

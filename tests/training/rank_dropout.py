@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from data.pretraining_input import pretraining_dataset
+from data.input.pretraining_dataset import pretraining_dataset
 from training.pretraining import PretrainingOptions, PretrainingRun
 
 
