@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).parent / "training"))
-from pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
-from test_run_pretraining import (PREDS, SEQ, _horovodrun, assert_same_weights, exported, flags_of,  # noqa: E402
+from tests.training.pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
+from tests.test_run_pretraining import (PREDS, SEQ, _horovodrun, assert_same_weights, exported, flags_of,  # noqa: E402
                                   options, script)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).parent / "training"))
-from pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
+from tests.training.pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
 
 from compat.stack import STACK  # noqa: E402
 from training.pretraining import PretrainingOptions, PretrainingRun, run  # noqa: E402

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-sys.path.insert(0, str(Path(__file__).parent / "training"))
-from pretraining_records import tiny_config  # noqa: E402
+from tests.training.pretraining_records import tiny_config  # noqa: E402
 
 from data.generation.config import GeneratorConfig  # noqa: E402
 from data.generation.generator import generate  # noqa: E402

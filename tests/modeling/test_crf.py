@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 
 from compat.keras import keras
-from modeling.config import NezhaConfig
 from modeling.layers.crf import crf_decode, crf_log_likelihood
 from modeling.task_models import NezhaForTokenTagging, tagging_loss
+from tests.helpers import smallest_config
 
 SHAPES = [(1, 1, 3), (3, 1, 4), (4, 2, 3), (5, 7, 5), (8, 16, 9), (16, 33, 7)]
 
@@ -112,9 +112,7 @@ def test_loss_gradient_and_decode_compile_under_xla_in_mixed_precision():
 
 @pytest.fixture(scope="module")
 def config():
-    return NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                       intermediate_size=32, max_position_embeddings=32, max_relative_position=4,
-                       hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    return smallest_config(use_relative_position=False, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
 
 
 def tagging_batch():

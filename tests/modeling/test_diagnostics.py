@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from modeling import NezhaModel
 from modeling.diagnostics import collapse_warning, representation_spread
-from modeling_helpers import tiny_config
+from tests.helpers import tiny_config
 
 
 def batch(seed=0, size=4, length=12):

@@ -102,7 +102,7 @@ def test_output_projections_never_hold_one_weight_gradient_per_example():
     65 MB tables at NEZHA-base batch 8 before this was fixed). The task heads share the same
     project_transposed, whose outputs are checked against the batched matmul below."""
     from modeling import NezhaForPretraining, pretraining_losses
-    from modeling_helpers import random_batch, tiny_config
+    from tests.helpers import random_batch, tiny_config
 
     config = tiny_config(vocab_size=211, hidden_size=24, num_attention_heads=2)
     model = NezhaForPretraining(config)
@@ -151,7 +151,7 @@ def test_inference_uses_the_plain_ops_and_training_the_lean_ones():
     """gelu, LayerNorm and the attention context keep their memory-lean custom gradients in training
     only: at inference the wrappers only stand between ops that oneDNN could otherwise fuse."""
     from modeling import NezhaModel
-    from modeling_helpers import random_batch, tiny_config
+    from tests.helpers import random_batch, tiny_config
 
     config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     model = NezhaModel(config, relative_attention="dense")

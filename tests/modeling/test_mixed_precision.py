@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from modeling import NezhaForPretraining, pretraining_losses
-from modeling_helpers import random_batch, tiny_config
+from tests.helpers import random_batch, tiny_config
 
 
 def float32_reference(config, batch, method):

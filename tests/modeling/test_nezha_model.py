@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from modeling import NezhaForPretraining, NezhaModel
 from modeling.layers import LayerNorm, NezhaEmbeddings, RelativeSelfAttention, TransformerBlock
-from modeling_helpers import random_batch, tiny_config
+from tests.helpers import random_batch, tiny_config
 
 
 def test_outputs_and_shapes():

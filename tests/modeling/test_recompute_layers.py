@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from modeling import NezhaModel
 from modeling.layers import RelativePositions, TransformerBlock, attention_mask_adder, relative_position_table
-from tests.modeling.modeling_helpers import random_batch, tiny_config
+from tests.helpers import random_batch, tiny_config
 
 ENCODER_INPUTS = ("input_ids", "input_mask", "segment_ids")
 

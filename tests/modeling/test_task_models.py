@@ -3,17 +3,14 @@ import pytest
 import tensorflow as tf
 
 from compat.keras import keras
-from modeling.config import NezhaConfig
 from modeling.task_models import (NezhaForClassification, NezhaForSpanExtraction, NezhaForTokenTagging,
                                   classification_loss, span_loss, tagging_loss)
+from tests.helpers import smallest_config, tiny_config
 
 
 @pytest.fixture(scope="module")
 def config():
-    return NezhaConfig.from_dict(dict(vocab_size=50, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                                      intermediate_size=64, hidden_act="gelu", hidden_dropout_prob=0.0,
-                                      attention_probs_dropout_prob=0.0, max_position_embeddings=64,
-                                      type_vocab_size=2, initializer_range=0.02, use_relative_position=True))
+    return tiny_config(vocab_size=50, max_position_embeddings=64, max_relative_position=64)
 
 
 def batch(seq=8):
@@ -90,8 +87,7 @@ def test_token_loss_ignores_padding(config):
     lambda c: NezhaForSpanExtraction(c),
 ])
 def test_task_models_rebuild_from_their_config(make):
-    config = NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=32, max_position_embeddings=32, max_relative_position=4)
+    config = smallest_config(use_relative_position=False)
     model = make(config)
     rebuilt = type(model).from_config(model.get_config())
     assert rebuilt.get_config() == model.get_config()

@@ -2,7 +2,7 @@
 import numpy as np
 
 from optimization import AdamWeightDecay
-from optimization_helpers import B1, B2, EPS, WD, excluded, grads, reference_lr, run
+from tests.optimization.optimization_helpers import B1, B2, EPS, WD, excluded, grads, reference_lr, run
 
 
 def test_adam_weight_decay_matches_numpy_reference():

@@ -3,7 +3,7 @@ import numpy as np
 import tensorflow as tf
 
 from optimization import create_optimizer, name_lookup
-from optimization_helpers import variables_and_values
+from tests.optimization.optimization_helpers import variables_and_values
 
 
 def test_slots_and_step_are_checkpointable(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from optimization import Lamb
-from optimization_helpers import B1, B2, EPS, WD, excluded, grads, reference_lr, run
+from tests.optimization.optimization_helpers import B1, B2, EPS, WD, excluded, grads, reference_lr, run
 
 
 @pytest.mark.parametrize("exclude_from_layer_adaptation", [False, True])

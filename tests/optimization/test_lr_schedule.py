@@ -2,7 +2,7 @@
 import pytest
 
 from optimization import PolynomialWarmup
-from optimization_helpers import reference_lr
+from tests.optimization.optimization_helpers import reference_lr
 
 
 @pytest.mark.parametrize("warmup", [0, 2, 10])

@@ -1,6 +1,6 @@
 """Which variables take weight decay, decided on their TF1 names."""
 from optimization import Lamb, name_lookup
-from optimization_helpers import variables_and_values
+from tests.optimization.optimization_helpers import variables_and_values
 
 
 def test_weight_decay_exclusion_uses_tf1_names():

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from data.record_schema import FLOAT_FEATURES
+from tests.helpers import smallest_config, write_config
 
 
 def write_records(path, arrays: Dict[str, np.ndarray]) -> str:
@@ -41,11 +42,7 @@ def random_arrays(n, seq=16, preds=4, vocab=50, seed=0, full_weights=True):
 
 
 def tiny_config(path, vocab=50, dropout=0.0, seq=64):
-    import json
-    config = {"vocab_size": vocab, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2,
-              "intermediate_size": 32, "hidden_act": "gelu", "hidden_dropout_prob": dropout,
-              "attention_probs_dropout_prob": dropout, "max_position_embeddings": seq, "type_vocab_size": 2,
-              "initializer_range": 0.02, "use_relative_position": True}
-    with open(path, "w") as f:
-        json.dump(config, f)
-    return str(path)
+    """A 2-layer config file for the pretraining runs (relative positions up to the original's 64)."""
+    config = smallest_config(vocab_size=vocab, num_hidden_layers=2, hidden_dropout_prob=dropout,
+                             attention_probs_dropout_prob=dropout, max_position_embeddings=seq, max_relative_position=64)
+    return write_config(config, path)

@@ -6,11 +6,10 @@ import tensorflow as tf
 
 from modeling import NezhaConfig, NezhaForPretraining
 from modeling.task_models import NezhaForClassification
+from tests.helpers import smallest_config
 from training.checkpointing import CheckpointError, load_initial_weights
 
-CONFIG = NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=32, use_relative_position=True,
-                     max_relative_position=4)
+CONFIG = smallest_config()
 
 
 def test_a_pretraining_checkpoint_initialises_a_classifier_encoder(tmp_path):

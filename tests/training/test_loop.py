@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from compat.keras import keras
-from toy import make_toy_model, toy_dataset, toy_examples, toy_loss
+from tests.training.toy import make_toy_model, toy_dataset, toy_examples, toy_loss
 from optimization import create_optimizer, name_lookup
 from training.loop import Callback, InputDataError, LoopSettings, NonFiniteLossError, Trainer
 from training.precision import DynamicLossScale, Precision

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pretraining_records import write_records
+from tests.training.pretraining_records import write_records
 from training.pretraining import PretrainingOptions, PretrainingRun, pretraining_loss
 
 FEATURES = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions", "masked_lm_ids",

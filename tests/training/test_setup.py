@@ -5,14 +5,13 @@ import pytest
 import tensorflow as tf
 
 from compat.keras import keras
-from modeling import NezhaConfig, NezhaForPretraining
+from modeling import NezhaForPretraining
+from tests.helpers import smallest_config
 from training.distribution.single import SingleDevice
 from training.options import RunOptions
 from training.setup import RunSetup, set_up_run
 
-CONFIG = NezhaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=32, use_relative_position=True,
-                     max_relative_position=4)
+CONFIG = smallest_config()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from data.generation.config import PretrainingDataError
 from data.generation.corpus import Source, read_corpus
-from generation_reference import read_documents, vocab_of
+from tests.data.generation.generation_reference import read_documents, vocab_of
 
 
 def test_corpus_holds_the_documents_of_read_documents(tmp_path):

@@ -10,7 +10,7 @@ from data.generation.config import GeneratorConfig
 from data.generation.encoding import InstanceEncoder, word_ids
 from data.generation.instances import TrainingInstance
 from data.generation.tfrecord import tfrecord_frames
-from generation_reference import ExampleEncoder, instance_features
+from tests.data.generation.generation_reference import ExampleEncoder, instance_features
 
 
 def test_encoder_and_framing_match_tensorflow(tmp_path):

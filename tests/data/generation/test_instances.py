@@ -10,7 +10,7 @@ from data.generation.corpus import Corpus
 from data.generation.instances import (CONTINUATION_FLAG, TokenKinds, candidate_groups, create_masked_lm_predictions,
                                        iter_training_instances)
 from data.generation.shuffling import shuffled_order
-from generation_reference import create_training_instances, vocab_of
+from tests.data.generation.generation_reference import create_training_instances, vocab_of
 
 
 def test_instances_are_well_formed_at_the_minimum_length():

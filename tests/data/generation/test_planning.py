@@ -4,7 +4,7 @@ import random
 
 from data.generation.corpus import Source
 from data.generation.planning import last_document_start, next_document_start, plan_groups, plan_sources, worker_rng
-from generation_reference import read_documents
+from tests.data.generation.generation_reference import read_documents
 
 
 def _write(path, text):

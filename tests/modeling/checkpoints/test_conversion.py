@@ -12,7 +12,7 @@ from modeling import NezhaConfig, NezhaForPretraining, load_hf_checkpoint, load_
 from modeling.checkpoints.conversion import ConversionError, convert, input_format
 from modeling.checkpoints.hf import HFCheckpointError
 from modeling.task_models import NezhaForClassification, NezhaForSpanExtraction, NezhaForTokenTagging
-from modeling_helpers import random_batch, tiny_config
+from tests.helpers import random_batch, tiny_config
 
 INPUTS = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions")
 

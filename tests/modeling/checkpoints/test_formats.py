@@ -11,7 +11,7 @@ from modeling.checkpoints import (
     save_tf2_checkpoint,
 )
 from modeling.checkpoints.formats import FORMATS, WRITABLE_FORMATS, format_named
-from modeling_helpers import tiny_config
+from tests.helpers import tiny_config
 
 
 def perturbed(model):

@@ -25,7 +25,7 @@ from modeling import (
 )
 from modeling.checkpoints.hf import HEAD_NAMES, LEAF_NAMES, hf_tensor_name
 from modeling.task_models import NezhaForClassification, NezhaForSpanExtraction, NezhaForTokenTagging
-from modeling_helpers import random_batch, tiny_config
+from tests.helpers import random_batch, tiny_config
 
 INPUTS = ("input_ids", "input_mask", "segment_ids", "masked_lm_positions")
 

@@ -16,7 +16,7 @@ import pytest
 
 from modeling import NezhaConfig, NezhaForPretraining, NezhaModel, load_tf1_checkpoint, save_hf_checkpoint
 from modeling.task_models import NezhaForClassification, NezhaForSpanExtraction, NezhaForTokenTagging
-from modeling_helpers import random_batch, tiny_config
+from tests.helpers import random_batch, tiny_config
 
 REFERENCE = Path(__file__).with_name("hf_reference.py")
 ENCODER_INPUTS = ("input_ids", "input_mask", "segment_ids")

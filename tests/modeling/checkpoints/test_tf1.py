@@ -15,7 +15,7 @@ from modeling import (
     save_tf1_checkpoint,
     save_tf1_model,
 )
-from modeling_helpers import tiny_config
+from tests.helpers import tiny_config
 
 
 def write_raw_checkpoint(prefix, tensors):

@@ -11,7 +11,7 @@ from modeling.checkpoints.tf2 import (
     save_tf2_checkpoint,
 )
 from modeling.task_models import NezhaForClassification
-from modeling_helpers import tiny_config
+from tests.helpers import tiny_config
 
 
 def test_written_weights_come_back_exactly_and_are_reported_by_tf1_name(tmp_path):

@@ -1,10 +1,11 @@
-"""Tiny configs and batches for the modeling tests (CPU-sized: 2 layers, hidden 32)."""
+"""The tests' shared model sizes and batches: CPU-sized configs that every test derives its own from."""
 import numpy as np
 
 from modeling import NezhaConfig
 
 
 def tiny_config(**overrides) -> NezhaConfig:
+    """2 layers, hidden 32, relative positions up to 8: the modeling tests' size."""
     values = dict(
         vocab_size=97,
         hidden_size=32,
@@ -22,6 +23,20 @@ def tiny_config(**overrides) -> NezhaConfig:
     )
     values.update(overrides)
     return NezhaConfig(**values)
+
+
+def smallest_config(**overrides) -> NezhaConfig:
+    """1 layer, hidden 16: for tests of the training floor, where the model only has to exist and train."""
+    values = dict(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                  max_position_embeddings=32, use_relative_position=True, max_relative_position=4)
+    values.update(overrides)
+    return NezhaConfig(**values)
+
+
+def write_config(config: NezhaConfig, path) -> str:
+    """`config` as the original's bert_config.json at `path`, for the scripts and runs that read a file."""
+    config.to_json_file(str(path))
+    return str(path)
 
 
 def random_batch(config: NezhaConfig, batch: int = 2, length: int = 20, predictions: int = 3, seed: int = 0):
