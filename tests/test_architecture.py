@@ -91,3 +91,13 @@ def test_no_import_circle_between_library_modules():
         if node not in state:
             visit(node, [])
     assert not circles, "\n".join(circles)
+
+
+def test_no_private_name_is_imported_from_another_module():
+    private = []
+    for name, path in library_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in LIBRARY:
+                private += [f"{path.relative_to(REPO)}: {node.module}.{alias.name}" for alias in node.names
+                            if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert not private, "\n".join(private)
