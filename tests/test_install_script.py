@@ -139,8 +139,11 @@ def test_current_stack_refuses_python_3_11_and_says_where_it_fits(tmp_path):
 
 @pytest.mark.parametrize("stack, venv", [("classic", ".venv"), ("current", ".venv-current")])
 def test_make_test_runs_pytest_with_the_stacks_venv(stack, venv):
-    result = subprocess.run(["make", "-n", "test"], cwd=REPO, capture_output=True, text=True, timeout=60,
-                            env=dict(os.environ, STACK=stack))
+    # Without the MAKE* variables of a `make test` that may be running this very suite (a sub-make would
+    # print "Entering directory" lines).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    result = subprocess.run(["make", "--no-print-directory", "-n", "test"], cwd=REPO, capture_output=True, text=True,
+                            timeout=60, env=dict(env, STACK=stack))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["bash scripts/install.sh", f"{venv}/bin/python -m pytest -q tests"]
 
