@@ -104,7 +104,8 @@ def define_tokenizer_flags(options_class=FineTuneOptions) -> None:
     flags.DEFINE_string("spm_model_file", default_of(options_class, "spm_model_file"), "A SentencePiece model to tokenize with instead of --vocab_file; its "
                         "pieces are the vocabulary and must include [CLS], [SEP] and [MASK].")
     flags.DEFINE_bool("do_lower_case", default_of(options_class, "do_lower_case"), "Lower-case the input (and strip accents with WordPiece). True for "
-                      "uncased and Chinese models.")
+                      "uncased and Chinese models. Each script defaults to its original's: run_reading.py "
+                      "reads cased (run_squad's False), the others lower-case.")
     flags.register_multi_flags_validator(["vocab_file", "spm_model_file"],
                                          lambda values: bool(values["vocab_file"] or values["spm_model_file"]),
                                          message="give --vocab_file or --spm_model_file")
