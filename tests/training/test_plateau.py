@@ -56,20 +56,22 @@ def test_nothing_is_judged_before_a_whole_window_past_warmup():
     assert stall_warning([], num_warmup_steps=0) is None
 
 
-def test_the_guard_warns_once_on_log_steps(monkeypatch):
+def guard_warnings(monkeypatch, points):
+    """The warnings a PlateauGuard logs over `points`, and the guard."""
     warnings = []
     monkeypatch.setattr(logging, "warning", lambda fmt, *args: warnings.append(fmt % args))
     guard = PlateauGuard(num_warmup_steps=200)
-    for step, scalars in stalled(range(100, 3001, 100)):
+    for step, scalars in points:
         guard.on_log(step, scalars, trainer=None)
+    return warnings, guard
+
+
+def test_the_guard_warns_once_on_log_steps(monkeypatch):
+    warnings, guard = guard_warnings(monkeypatch, stalled(range(100, 3001, 100)))
     assert len(warnings) == 1 and "unigram plateau" in warnings[0]
     assert len(guard.history) <= 5  # only the last window is kept
 
 
 def test_the_guard_stays_quiet_on_a_learning_run(monkeypatch):
-    warnings = []
-    monkeypatch.setattr(logging, "warning", lambda fmt, *args: warnings.append(fmt % args))
-    guard = PlateauGuard(num_warmup_steps=200)
-    for step, scalars in learning(range(100, 3001, 100)):
-        guard.on_log(step, scalars, trainer=None)
+    warnings, _ = guard_warnings(monkeypatch, learning(range(100, 3001, 100)))
     assert warnings == []
