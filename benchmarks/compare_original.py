@@ -8,7 +8,7 @@
     git archive HEAD~3 | tar -x -C /tmp/before    # an earlier version of ours against this one:
     .venv/bin/python benchmarks/compare_original.py --nowith_original --variants="before=--code=/tmp/before;now="
 
-For each case (NEZHA-base, mode,seq,batch) one worker process per implementation builds its step
+For each case (NEZHA-base unless --model=tiny, mode,seq,batch) one worker process per implementation builds its step
 and waits: the original (its own TF1 graph through tf.compat.v1, built as ../shared/tools/bench_original.py
 builds it: LAMB on masked LM with 20 predictions + next sentence, or the forward pass to the pooled
 output), and one per variant of ours (pretraining_throughput.py's step: Trainer.run_update, or the
@@ -38,7 +38,7 @@ from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from nezha_setup import NEZHA_BASE, PREDICTIONS  # noqa: E402
+from nezha_setup import MODELS, PREDICTIONS  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("original", None, "Directory made by ../shared/tools/prepare_original.sh (the original's code).")
@@ -48,6 +48,8 @@ flags.DEFINE_string("variants", "ours=", "Semicolon-separated name=flags of our 
                     "--precision, --relative_attention, --xla, --intra_op_threads, --inter_op_threads), one "
                     "worker of ours per variant; e.g. "
                     "'fp32=;bf16=--precision=mixed_bfloat16'.")
+flags.DEFINE_enum("model", "nezha-base", list(MODELS), "Model size of every worker (the original's too); tiny only "
+                  "checks the output format.")
 flags.DEFINE_bool("with_original", True, "Run the original too (off: compare the variants of ours only).")
 flags.DEFINE_integer("pairs", 8, "Timed turns per case: each implementation runs one step per turn.")
 flags.DEFINE_integer("warmup", 2, "Untimed steps of each worker before the first turn.")
@@ -74,7 +76,8 @@ flags.DEFINE_string("code", None, "Variant of ours: run its worker from this cop
 HERE = Path(__file__).resolve().parent
 
 
-def step_matmul_flops(mode: str, seq: int, batch: int, config=NEZHA_BASE, predictions: int = PREDICTIONS) -> float:
+def step_matmul_flops(mode: str, seq: int, batch: int, config=MODELS["nezha-base"],
+                      predictions: int = PREDICTIONS) -> float:
     """FLOPs (2 per multiply-add) of the matrix products of one step, as the original's algorithm does
     them: per token the four projections and the feed-forward pair (2 (4 H^2 + 2 H I)), per token and
     key the four attention products (scores, relative key term, context, relative value term:
@@ -150,7 +153,7 @@ def original_worker(mode, seq, batch):
     import optimization
     import run_pretraining
 
-    c = NEZHA_BASE
+    c = MODELS[FLAGS.model]
     config = modeling.BertConfig(vocab_size=c["vocab_size"], hidden_size=c["hidden_size"],
                                  num_hidden_layers=c["num_hidden_layers"],
                                  num_attention_heads=c["num_attention_heads"],
@@ -184,13 +187,14 @@ def ours_worker(mode, seq, batch):
 
     tf.config.threading.set_intra_op_parallelism_threads(FLAGS.intra_op_threads)
     tf.config.threading.set_inter_op_parallelism_threads(FLAGS.inter_op_threads)
-    features = synthetic_batch(seq, batch, NEZHA_BASE["vocab_size"])
+    config = MODELS[FLAGS.model]
+    features = synthetic_batch(seq, batch, config["vocab_size"])
     if mode == "forward":
-        step = make_forward(NEZHA_BASE, features, FLAGS.xla, FLAGS.relative_attention, FLAGS.precision, "pooled")
+        step = make_forward(config, features, FLAGS.xla, FLAGS.relative_attention, FLAGS.precision, "pooled")
         serve(step, lambda: common.matmul_gflops(repeats=3))
         return
     with tempfile.TemporaryDirectory() as output_dir:
-        trainer = make_trainer(NEZHA_BASE, features, FLAGS.xla, output_dir, FLAGS.relative_attention,
+        trainer = make_trainer(config, features, FLAGS.xla, output_dir, FLAGS.relative_attention,
                                precision=FLAGS.precision)
         serve(lambda: trainer.run_update([features]), lambda: common.matmul_gflops(repeats=3))
 
@@ -203,7 +207,8 @@ class Worker:
             if flag.startswith("--code="):
                 script = str(Path(flag.split("=", 1)[1]) / "benchmarks" / "compare_original.py")
         extra = [flag for flag in extra if not flag.startswith("--code=")]
-        command = [sys.executable, script, f"--case={','.join(map(str, case))}", f"--warmup={FLAGS.warmup}"]
+        command = [sys.executable, script, f"--case={','.join(map(str, case))}", f"--warmup={FLAGS.warmup}",
+                   f"--model={FLAGS.model}"]
         if name == "original":
             command += ["--worker=original", f"--original={FLAGS.original}"] + FLAGS.original_flags.split()
         else:
@@ -234,6 +239,11 @@ class Worker:
         self.process.wait()
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
+
+
+def significant(value: float, digits: int = 4) -> float:
+    """`value` to `digits` significant digits: a tiny model's step time or FLOPs do not print as 0.0."""
+    return float(f"{value:.{digits}g}")
 
 
 def emit(result):
@@ -267,15 +277,15 @@ def run_case(case, runners):
     finally:
         for worker in workers:
             worker.close()
-    flops = step_matmul_flops(mode, seq, batch)
+    flops = step_matmul_flops(mode, seq, batch, MODELS[FLAGS.model])
     shares = {name: [flops / t / (g * 1e9) for t, g in zip(times, gflops)] for name, times in seconds.items()}
     for name, times in seconds.items():
         median = statistics.median(times)
-        emit({"case": label, "impl": name, "seq_per_s": round(batch / median, 3),
-              "seconds_median": round(median, 3), "seconds_min": round(min(times), 3),
-              "seconds_max": round(max(times), 3), "turns": len(times), "peak_rss_mb": rss[name],
-              "step_matmul_gflop": round(flops / 1e9, 2),
-              "matmul_share_median": round(statistics.median(shares[name]), 3),
+        emit({"case": label, "model": FLAGS.model, "impl": name, "seq_per_s": round(batch / median, 3),
+              "seconds_median": significant(median), "seconds_min": significant(min(times)),
+              "seconds_max": significant(max(times)), "turns": len(times), "peak_rss_mb": rss[name],
+              "step_matmul_gflop": significant(flops / 1e9),
+              "matmul_share_median": significant(statistics.median(shares[name])),
               "matmul_gflops_median": round(statistics.median(gflops), 1),
               "matmul_gflops_min": min(gflops), "matmul_gflops_max": max(gflops),
               "load_average_1min": common.load_average()})
@@ -286,7 +296,7 @@ def run_case(case, runners):
     for reference in references:
         for name in names[names.index(reference) + 1:]:
             ratios = [r / t for r, t in zip(seconds[reference], seconds[name])]
-            emit({"case": label, "variant": name, "against": reference,
+            emit({"case": label, "model": FLAGS.model, "variant": name, "against": reference,
                   "speed_ratio_median": round(statistics.median(ratios), 3),
                   "speed_ratio_min": round(min(ratios), 3), "speed_ratio_max": round(max(ratios), 3),
                   "turns": len(ratios), "peak_rss_ratio": round(rss[name] / rss[reference], 3),

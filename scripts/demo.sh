@@ -51,7 +51,7 @@ set +e
 "$PY" run_pretraining.py $TRAIN_FLAGS --input_file="$OUT/data/*.tfrecord" --output_dir="$OUT/pretrain" \
   --bert_config_file="$OUT/bert_config.json" --max_seq_length=64 --max_predictions_per_seq=10 \
   --do_train --do_eval --train_batch_size=16 --eval_batch_size=32 --learning_rate=2e-3 \
-  --num_train_steps="$STEPS" --num_warmup_steps=100 --save_checkpoints_steps=500 --log_every=50 \
+  --num_train_steps="$STEPS" --num_warmup_steps=100 --save_checkpoints_steps=500 --log_every=50 --report_loss \
   --max_eval_steps=20 --optimizer=lamb 2>&1 | tee "$OUT/pretrain.log" \
   | grep --line-buffered -E "step =|saved checkpoint|exported|error"
 status=${PIPESTATUS[0]}

@@ -105,7 +105,7 @@ if [ ! -f "$PRETRAINED.index" ]; then
     --bert_config_file="$OUT/bert_config.json" --max_seq_length=128 --max_predictions_per_seq=20 --do_train \
     --train_batch_size="$PRETRAIN_BATCH" --learning_rate="$PRETRAIN_LR" --num_train_steps="$PRETRAIN_STEPS" \
     --num_warmup_steps=$((PRETRAIN_STEPS / 10)) --save_checkpoints_steps=$((PRETRAIN_STEPS >= 5 ? PRETRAIN_STEPS / 5 : 1)) \
-    --log_every=100 --optimizer="$PRETRAIN_OPTIMIZER" \
+    --log_every=100 --report_loss --optimizer="$PRETRAIN_OPTIMIZER" \
     $PRETRAIN_FLAGS  # (unquoted on purpose: a list of flags)
 else
   echo "   $PRETRAINED exists"

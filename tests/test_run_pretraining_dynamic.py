@@ -60,7 +60,11 @@ def test_resumed_run_continues_the_mask_stream_with_accumulation(dynamic_data, t
     full = run(dynamic_options(dynamic_data, tmp_path / "full", num_accumulation_steps=2, do_eval=True,
                                eval_batch_size=8, max_eval_steps=2))
     assert full["train"].step == 4 and np.isfinite(full["train"].last_scalars["mlm_loss"])
-    assert 0.0 <= full["eval"]["masked_lm_accuracy"] <= 1.0
+    # The toy corpus is mostly x, y, z: 4 updates must lift the masked-LM above an untrained model's
+    # chance (1 in 49 ids, loss ln 49 for its near-uniform start); 0.17 and 3.79 when written.
+    vocab_size = len(Path(dynamic_data[1]).read_text(encoding="utf-8").split())
+    assert full["eval"]["masked_lm_accuracy"] > 0.1, full["eval"]
+    assert full["eval"]["masked_lm_loss"] < np.log(vocab_size) - 0.05, full["eval"]
     # The run as it was when stopped after update 2 (its checkpoint; same learning-rate schedule).
     (tmp_path / "resumed").mkdir()
     for path in (tmp_path / "full").glob("ckpt-2.*"):

@@ -8,7 +8,9 @@ A script calls the define_* functions of what it does, then `options_from_flags(
 class>)` and `run_main(...)`.
 
 Every default is the field default of the options dataclass the flag fills (`default_of`), so a
-flag, its options field and --helpfull cannot disagree; flags here carry names and help only.
+flag, its options field and --helpfull cannot disagree; flags here carry names and help only. Each
+script passes its own options class, whose fields carry that script's defaults (the original's per
+script: e.g. run_clf saves every 100 updates, run_reading reads 384 tokens cased).
 """
 import dataclasses
 import sys
@@ -33,57 +35,58 @@ def default_of(options_class, name: str):
     raise KeyError(f"{options_class.__name__} has no field {name!r} to take the flag's default from")
 
 
-def define_loop_flags() -> None:
-    """Output, checkpointing, batch sizes, learning rate, logging, precision, XLA and Horovod."""
-    flags.DEFINE_string("output_dir", default_of(RunOptions, "output_dir"),
+def define_loop_flags(options_class=RunOptions) -> None:
+    """Output, checkpointing, batch sizes, learning rate, logging, precision, XLA and Horovod, with the
+    defaults of `options_class` (the script's options: defaults differ per script, as in the original)."""
+    flags.DEFINE_string("output_dir", default_of(options_class, "output_dir"),
                         "Directory for checkpoints, logs and results. A rerun with the same directory resumes "
                         "from its latest checkpoint.")
-    flags.DEFINE_string("bert_config_file", default_of(RunOptions, "bert_config_file"), "The model's bert_config.json (the original's format).")
-    flags.DEFINE_string("init_checkpoint", default_of(RunOptions, "init_checkpoint"),
+    flags.DEFINE_string("bert_config_file", default_of(options_class, "bert_config_file"), "The model's bert_config.json (the original's format).")
+    flags.DEFINE_string("init_checkpoint", default_of(options_class, "init_checkpoint"),
                         "Initial weights: an original TF1 NEZHA/BERT checkpoint or one of ours (a prefix or a "
                         "directory). Ignored when output_dir already holds a checkpoint (the run resumes).")
-    flags.DEFINE_integer("max_seq_length", default_of(RunOptions, "max_seq_length"), "Sequence length in word pieces (inputs are padded or truncated "
+    flags.DEFINE_integer("max_seq_length", default_of(options_class, "max_seq_length"), "Sequence length in word pieces (inputs are padded or truncated "
                          "to it; pretraining records must have exactly this length).")
-    flags.DEFINE_bool("do_train", default_of(RunOptions, "do_train"), "Whether to train.")
-    flags.DEFINE_bool("do_eval", default_of(RunOptions, "do_eval"), "Whether to evaluate (writes output_dir/eval_results.txt).")
-    flags.DEFINE_integer("train_batch_size", default_of(RunOptions, "train_batch_size"), "Training batch size per process (and per micro-batch).")
-    flags.DEFINE_integer("eval_batch_size", default_of(RunOptions, "eval_batch_size"), "Evaluation batch size.")
-    flags.DEFINE_float("learning_rate", default_of(RunOptions, "learning_rate"),
+    flags.DEFINE_bool("do_train", default_of(options_class, "do_train"), "Whether to train.")
+    flags.DEFINE_bool("do_eval", default_of(options_class, "do_eval"), "Whether to evaluate (writes output_dir/eval_results.txt).")
+    flags.DEFINE_integer("train_batch_size", default_of(options_class, "train_batch_size"), "Training batch size per process (and per micro-batch).")
+    flags.DEFINE_integer("eval_batch_size", default_of(options_class, "eval_batch_size"), "Evaluation batch size.")
+    flags.DEFINE_float("learning_rate", default_of(options_class, "learning_rate"),
                        "Initial learning rate, multiplied by the number of replicas (processes under "
                        "--distribution=horovod, GPUs under multi_worker_mirrored) as the original does, unless "
                        "--noscale_learning_rate. The rate used is logged at start-up.")
-    flags.DEFINE_bool("scale_learning_rate", default_of(RunOptions, "scale_learning_rate"),
+    flags.DEFINE_bool("scale_learning_rate", default_of(options_class, "scale_learning_rate"),
                       "Multiply --learning_rate by the number of replicas (the original's rule for Horovod: "
                       "on 64 GPUs 2e-5 becomes 1.3e-3). --noscale_learning_rate uses --learning_rate as given.")
-    flags.DEFINE_integer("save_checkpoints_steps", default_of(RunOptions, "save_checkpoints_steps"), "Save a checkpoint every this many updates.")
-    flags.DEFINE_integer("keep_checkpoint_max", default_of(RunOptions, "keep_checkpoint_max"), "How many recent checkpoints to keep.")
-    flags.DEFINE_integer("log_every", default_of(RunOptions, "log_every"),
+    flags.DEFINE_integer("save_checkpoints_steps", default_of(options_class, "save_checkpoints_steps"), "Save a checkpoint every this many updates.")
+    flags.DEFINE_integer("keep_checkpoint_max", default_of(options_class, "keep_checkpoint_max"), "How many recent checkpoints to keep.")
+    flags.DEFINE_integer("log_every", default_of(options_class, "log_every"),
                          "Log step, throughput, losses, learning rate and loss scale (and write TensorBoard "
                          "scalars) every this many updates.")
-    flags.DEFINE_integer("num_accumulation_steps", default_of(RunOptions, "num_accumulation_steps"),
+    flags.DEFINE_integer("num_accumulation_steps", default_of(options_class, "num_accumulation_steps"),
                          "Micro-batches whose gradients are accumulated into one update (one allreduce per "
                          "update); equal to one step with a this-many-times larger batch.")
-    flags.DEFINE_bool("use_fp16", default_of(RunOptions, "use_fp16"),
+    flags.DEFINE_bool("use_fp16", default_of(options_class, "use_fp16"),
                       "mixed_float16 with float32 master weights and the original's dynamic loss scaling "
                       "(initial scale 2^32, doubled after 1000 finite steps, halved after 2 overflows; an "
                       "overflowing step changes nothing).")
-    flags.DEFINE_bool("use_bf16", default_of(RunOptions, "use_bf16"), "mixed_bfloat16 with float32 master weights (no loss scaling).")
-    flags.DEFINE_bool("recompute_layers", default_of(RunOptions, "recompute_layers"),
+    flags.DEFINE_bool("use_bf16", default_of(options_class, "use_bf16"), "mixed_bfloat16 with float32 master weights (no loss scaling).")
+    flags.DEFINE_bool("recompute_layers", default_of(options_class, "recompute_layers"),
                       "Keep only each transformer layer's input for the backward pass and recompute the rest "
                       "there: less peak memory for about one more forward pass of compute (dropout masks are "
                       "reproduced exactly; measurements in docs/performance.md).")
-    flags.DEFINE_bool("use_xla", default_of(RunOptions, "use_xla"),
+    flags.DEFINE_bool("use_xla", default_of(options_class, "use_xla"),
                       "Compile the forward and backward pass of each training step (the gradient computation) "
                       "with XLA (jit_compile). The optimizer update is not part of that cluster: the optimizer "
                       "compiles each variable's update on its own either way.")
-    flags.DEFINE_enum("distribution", default_of(RunOptions, "distribution"), ["none", "horovod", "multi_worker_mirrored"],
+    flags.DEFINE_enum("distribution", default_of(options_class, "distribution"), ["none", "horovod", "multi_worker_mirrored"],
                       "Data parallelism (every replica takes --train_batch_size per micro-batch, gradients "
                       "averaged over replicas, the chief alone writes checkpoints, logs and exports): none (one "
                       "process, one device); horovod (processes started by horovodrun or mpirun, one per GPU); "
                       "multi_worker_mirrored (tf.distribute: one process per host using all its GPUs, the "
                       "cluster from TF_CONFIG or Slurm, none needed on one host). See the README's table.")
-    flags.DEFINE_bool("horovod", default_of(RunOptions, "horovod"), "The original's flag: the same as --distribution=horovod.")
-    flags.DEFINE_bool("hvd_fp16_allreduce", default_of(RunOptions, "hvd_fp16_allreduce"),
+    flags.DEFINE_bool("horovod", default_of(options_class, "horovod"), "The original's flag: the same as --distribution=horovod.")
+    flags.DEFINE_bool("hvd_fp16_allreduce", default_of(options_class, "hvd_fp16_allreduce"),
                       "With --distribution=horovod: compress gradients to float16 for the allreduce.")
     flags.register_multi_flags_validator(
         ["horovod", "distribution"],
@@ -94,13 +97,15 @@ def define_loop_flags() -> None:
     flags.mark_flags_as_required(["output_dir", "bert_config_file"])
 
 
-def define_tokenizer_flags() -> None:
-    """WordPiece vocabulary or SentencePiece model, and lower-casing (one of the first two is needed)."""
-    flags.DEFINE_string("vocab_file", default_of(FineTuneOptions, "vocab_file"), "The WordPiece vocabulary file the model was trained on.")
-    flags.DEFINE_string("spm_model_file", default_of(FineTuneOptions, "spm_model_file"), "A SentencePiece model to tokenize with instead of --vocab_file; its "
+def define_tokenizer_flags(options_class=FineTuneOptions) -> None:
+    """WordPiece vocabulary or SentencePiece model, and lower-casing (one of the first two is needed),
+    with the defaults of `options_class`."""
+    flags.DEFINE_string("vocab_file", default_of(options_class, "vocab_file"), "The WordPiece vocabulary file the model was trained on.")
+    flags.DEFINE_string("spm_model_file", default_of(options_class, "spm_model_file"), "A SentencePiece model to tokenize with instead of --vocab_file; its "
                         "pieces are the vocabulary and must include [CLS], [SEP] and [MASK].")
-    flags.DEFINE_bool("do_lower_case", default_of(FineTuneOptions, "do_lower_case"), "Lower-case the input (and strip accents with WordPiece). True for "
-                      "uncased and Chinese models.")
+    flags.DEFINE_bool("do_lower_case", default_of(options_class, "do_lower_case"), "Lower-case the input (and strip accents with WordPiece). True for "
+                      "uncased and Chinese models. Each script defaults to its original's: run_reading.py "
+                      "reads cased (run_squad's False), the others lower-case.")
     flags.register_multi_flags_validator(["vocab_file", "spm_model_file"],
                                          lambda values: bool(values["vocab_file"] or values["spm_model_file"]),
                                          message="give --vocab_file or --spm_model_file")
@@ -108,7 +113,7 @@ def define_tokenizer_flags() -> None:
 
 def define_pretraining_flags() -> None:
     """run_pretraining.py: the loop flags plus the input records, steps and optimizer."""
-    define_loop_flags()
+    define_loop_flags(PretrainingOptions)
     flags.DEFINE_string("input_file", default_of(PretrainingOptions, "input_file"), "Input TFRecord files: comma-separated globs.")
     flags.DEFINE_integer("max_predictions_per_seq", default_of(PretrainingOptions, "max_predictions_per_seq"), "Masked-LM predictions per sequence in the records.")
     flags.DEFINE_integer("num_train_steps", default_of(PretrainingOptions, "num_train_steps"), "Number of updates.")
@@ -116,7 +121,7 @@ def define_pretraining_flags() -> None:
     flags.DEFINE_integer("max_eval_steps", default_of(PretrainingOptions, "max_eval_steps"), "Maximum number of evaluation batches.")
     flags.DEFINE_bool("report_loss", default_of(PretrainingOptions, "report_loss"),
                       "Show the training losses in the progress line logged every --log_every updates (the "
-                      "original's flag); --noreport_loss logs step, throughput, learning rate and loss scale "
+                      "original's flag and default, off); without it the line logs step, throughput, learning rate and loss scale "
                       "only. TensorBoard scalars are written either way.")
     flags.DEFINE_enum("optimizer", default_of(PretrainingOptions, "optimizer"), ["lamb", "adam"],
                       "lamb (the original's default, made for large global batches), or adam "
@@ -146,26 +151,27 @@ def define_pretraining_flags() -> None:
     flags.mark_flags_as_required(["input_file"])
 
 
-def define_finetuning_flags() -> None:
+def define_finetuning_flags(options_class) -> None:
     """The original's fine-tuning flags shared by run_clf.py, run_seq_labelling.py and run_reading.py:
-    the loop flags, the tokenizer flags, the task's data and modes, --export_dir and --export_hf_dir."""
-    define_loop_flags()
-    define_tokenizer_flags()
-    flags.DEFINE_string("data_dir", default_of(FineTuneOptions, "data_dir"), "The input data dir holding the task's train/dev/test files.")
-    flags.DEFINE_bool("do_predict", default_of(FineTuneOptions, "do_predict"), "Whether to predict on the test set.")
-    flags.DEFINE_bool("do_train_and_eval", default_of(FineTuneOptions, "do_train_and_eval"), "Train, evaluate on dev at every checkpoint, keep the best "
+    the loop flags, the tokenizer flags, the task's data and modes, --export_dir and --export_hf_dir,
+    with the defaults of the script's `options_class` (a FineTuneOptions)."""
+    define_loop_flags(options_class)
+    define_tokenizer_flags(options_class)
+    flags.DEFINE_string("data_dir", default_of(options_class, "data_dir"), "The input data dir holding the task's train/dev/test files.")
+    flags.DEFINE_bool("do_predict", default_of(options_class, "do_predict"), "Whether to predict on the test set.")
+    flags.DEFINE_bool("do_train_and_eval", default_of(options_class, "do_train_and_eval"), "Train, evaluate on dev at every checkpoint, keep the best "
                       "checkpoint by the task's main metric, then evaluate and predict with it.")
-    flags.DEFINE_integer("predict_batch_size", default_of(FineTuneOptions, "predict_batch_size"), "Total batch size for predict.")
-    flags.DEFINE_float("num_train_epochs", default_of(FineTuneOptions, "num_train_epochs"), "Total number of training epochs to perform.")
-    flags.DEFINE_float("warmup_proportion", default_of(FineTuneOptions, "warmup_proportion"), "Proportion of training for linear learning-rate warmup.")
-    flags.DEFINE_string("export_dir", default_of(FineTuneOptions, "export_dir"), "If set, write a SavedModel with a serving signature here.")
-    flags.DEFINE_string("export_hf_dir", default_of(FineTuneOptions, "export_hf_dir"),
+    flags.DEFINE_integer("predict_batch_size", default_of(options_class, "predict_batch_size"), "Total batch size for predict.")
+    flags.DEFINE_float("num_train_epochs", default_of(options_class, "num_train_epochs"), "Total number of training epochs to perform.")
+    flags.DEFINE_float("warmup_proportion", default_of(options_class, "warmup_proportion"), "Proportion of training for linear learning-rate warmup.")
+    flags.DEFINE_string("export_dir", default_of(options_class, "export_dir"), "If set, write a SavedModel with a serving signature here.")
+    flags.DEFINE_string("export_hf_dir", default_of(options_class, "export_hf_dir"),
                         "If set, write the fine-tuned model here as a Hugging Face transformers checkpoint "
                         "(config.json, model.safetensors, vocab.txt) that transformers<=4.40.2 loads as "
                         "NezhaForSequenceClassification (run_clf.py), NezhaForTokenClassification "
                         "(run_seq_labelling.py without --use_crf: transformers has no CRF head) or "
                         "NezhaForQuestionAnswering (run_reading.py). Replaces an existing directory.")
-    flags.DEFINE_integer("seed", default_of(FineTuneOptions, "seed"),
+    flags.DEFINE_integer("seed", default_of(options_class, "seed"),
                          "Random seed of the run: the head's (and any unloaded variable's) initialisation, "
                          "dropout and the shuffling of the training data. Same seed, same flags, same "
                          "numbers; run several seeds to see the spread.")
@@ -174,8 +180,9 @@ def define_finetuning_flags() -> None:
 
 def define_classification_flags() -> None:
     """run_clf.py."""
-    define_finetuning_flags()
-    flags.DEFINE_string("task_name", default_of(FineTuneOptions, "task_name"), "The task, which picks the file format and the labels: lcqmc, "
+    from training.tasks.classification import ClassificationOptions  # here: the task module imports TensorFlow
+    define_finetuning_flags(ClassificationOptions)
+    flags.DEFINE_string("task_name", default_of(ClassificationOptions, "task_name"), "The task, which picks the file format and the labels: lcqmc, "
                         "chnsenti, text_clf, xnli or mrpc (see docs/finetuning.md).")
     flags.mark_flags_as_required(["task_name"])
 
@@ -183,7 +190,7 @@ def define_classification_flags() -> None:
 def define_tagging_flags() -> None:
     """run_seq_labelling.py."""
     from training.tasks.ner import NerOptions  # here: the task module imports TensorFlow
-    define_finetuning_flags()
+    define_finetuning_flags(NerOptions)
     flags.DEFINE_string("task_name", default_of(NerOptions, "task_name"), "Optional: 'ner', the only task of this script (accepted so that "
                         "the original's command lines run unchanged); any other name is an error.")
     flags.DEFINE_bool("use_crf", default_of(NerOptions, "use_crf"), "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
@@ -192,7 +199,7 @@ def define_tagging_flags() -> None:
 def define_reading_flags() -> None:
     """run_reading.py."""
     from training.tasks.reading import ReadingOptions  # here: the task module imports TensorFlow
-    define_finetuning_flags()
+    define_finetuning_flags(ReadingOptions)
     flags.DEFINE_string("task_name", default_of(ReadingOptions, "task_name"), "Which dataset's file names --train_file and --predict_file "
                         "default to in --data_dir: cmrc2018 (cmrc2018_train.json, cmrc2018_dev.json) or squad "
                         "(train-v1.1.json, dev-v1.1.json); any other name is an error.")

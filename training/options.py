@@ -1,6 +1,7 @@
 """The typed settings of a training run as the library sees them: RunOptions (what every run shares,
 define_loop_flags) and PretrainingOptions. Their field defaults are the flags' defaults (training/flags.py
-reads them), so a default is written once. FineTuneOptions and each task's options extend RunOptions.
+reads them), so a default is written once. FineTuneOptions and each task's options extend RunOptions;
+a subclass redefines a field where its script's default differs (the original's per-script defaults).
 
 This module imports no TensorFlow, so that scripts define their flags without loading it.
 """
@@ -31,7 +32,7 @@ class RunOptions:
     horovod: bool = False  # the original's flag, the same as distribution="horovod"
     hvd_fp16_allreduce: bool = False
     scale_learning_rate: bool = True
-    report_loss: bool = True
+    report_loss: bool = True  # fine-tuning has no such flag; pretraining overrides it (the original's False)
 
     def create_engine(self):
         """The distribution engine these options ask for; create it before any other TensorFlow op."""
@@ -56,6 +57,7 @@ class RunOptions:
 class PretrainingOptions(RunOptions):
     """The typed settings of a pretraining run; run_pretraining.py builds them from its flags."""
     input_file: str
+    report_loss: bool = False  # the original's default: the progress line without the losses
     max_predictions_per_seq: int = 20
     num_train_steps: int = 100000
     num_warmup_steps: int = 10000

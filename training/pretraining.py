@@ -13,6 +13,7 @@ from fileio.atomic import write_text
 from modeling import NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_model
 from training.checkpointing import restore_for_inference
 from training.options import PretrainingOptions
+from training.plateau import PlateauGuard
 from training.setup import set_up_run
 
 EVAL_KEYS = ("masked_lm_accuracy", "masked_lm_loss", "next_sentence_accuracy", "next_sentence_loss")
@@ -52,7 +53,9 @@ class PretrainingRun:
         self.optimizer = self.setup.create_optimizer(
             options.optimizer, options.num_train_steps, options.num_warmup_steps, strict_names=True,
             lamb_exclude_from_layer_adaptation=options.lamb_exclude_from_layer_adaptation)
-        self.trainer = self.setup.trainer(pretraining_loss, self.optimizer, options.num_train_steps)
+        # Warns once, on a log step, when the run sits at the unigram plateau past warmup.
+        self.trainer = self.setup.trainer(pretraining_loss, self.optimizer, options.num_train_steps,
+                                          callbacks=[PlateauGuard(options.num_warmup_steps)])
         self.setup.start_weights()
 
     def build_model(self, config):

@@ -10,6 +10,7 @@ from training.options import RunOptions
 class FineTuneOptions(RunOptions):
     """The settings every fine-tuning task shares (the original's flag names); tasks extend it."""
     data_dir: str
+    learning_rate: float = 3e-5  # the original's fine-tuning scripts' default (pretraining: 5e-5)
     task_name: Optional[str] = None
     seed: int = 12345  # initialisation, dropout and shuffling
     vocab_file: Optional[str] = None

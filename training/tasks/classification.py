@@ -21,6 +21,7 @@ FEATURE_FIELDS = ("input_ids", "input_mask", "segment_ids", "label_id")
 @dataclasses.dataclass(kw_only=True)
 class ClassificationOptions(FineTuneOptions):
     """--task_name picks the data format and labels (data.tasks.classification)."""
+    save_checkpoints_steps: int = 100  # the original run_classifier's default
 
 
 class ClassificationTask(FineTuneTask):

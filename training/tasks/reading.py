@@ -22,6 +22,9 @@ LOGITS = ("start_logits", "end_logits")
 
 @dataclasses.dataclass(kw_only=True)
 class ReadingOptions(FineTuneOptions):
+    # The original run_squad's defaults: long contexts, and CMRC2018 read cased.
+    max_seq_length: int = 384
+    do_lower_case: bool = False
     task_name: str = "cmrc2018"  # a key of data.tasks.reading.DEFAULT_FILES
     train_file: Optional[str] = None  # default: by task_name in data_dir
     predict_file: Optional[str] = None  # default: by task_name in data_dir
