@@ -38,7 +38,7 @@ def define_loop_flags() -> None:
     flags.DEFINE_string("output_dir", default_of(RunOptions, "output_dir"),
                         "Directory for checkpoints, logs and results. A rerun with the same directory resumes "
                         "from its latest checkpoint.")
-    flags.DEFINE_string("bert_config_file", default_of(RunOptions, "bert_config_file"), "The model's bert_config.json (the original's format).")
+    flags.DEFINE_string("bert_config_file", default_of(RunOptions, "bert_config_file"), "The model's config: the original's bert_config.json or a transformers config.json (NEZHA or BERT), told apart by content (a transformers one names its model_type).")
     flags.DEFINE_string("init_checkpoint", default_of(RunOptions, "init_checkpoint"),
                         "Initial weights: an original TF1 NEZHA/BERT checkpoint or one of ours (a prefix or a "
                         "directory). Ignored when output_dir already holds a checkpoint (the run resumes).")
