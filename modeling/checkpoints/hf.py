@@ -114,19 +114,26 @@ def config_from_hf_dict(values: Mapping[str, Any], source: str = "config.json") 
     if model_type != "nezha":
         raise ConfigError(f"{source}: model_type is {model_type!r}, not 'nezha': only transformers' NEZHA "
                           "checkpoints are read here")
+    # transformers' NEZHA has no absolute position embeddings
+    return _config_from_transformers_fields(values, _HF_DEFAULTS, True, source)
+
+
+def _config_from_transformers_fields(values: Mapping[str, Any], defaults: Mapping[str, Any],
+                                     use_relative_position: bool, source: str) -> NezhaConfig:
+    """The checks and the mapping a transformers NEZHA and BERT config.json share."""
     for key, (expected, why) in _REFUSED.items():
         if key in values and values[key] != expected:
             raise ConfigError(f"{source}: {key} is {values[key]!r}; {why}")
     if values.get("pruned_heads"):
         raise ConfigError(f"{source}: pruned_heads {values['pruned_heads']!r}; models with pruned attention "
                           "heads cannot be held here (every layer has num_attention_heads heads)")
-    fields = {key: values.get(key, default) for key, default in _HF_DEFAULTS.items()}
+    fields = {key: values.get(key, default) for key, default in defaults.items()}
     activation = fields["hidden_act"]
     if not isinstance(activation, str) or activation.lower() not in HF_TO_OUR_ACTIVATION:
         raise ConfigError(f"{source}: hidden_act {activation!r} has no counterpart here; supported "
                           f"transformers activations: {sorted(HF_TO_OUR_ACTIVATION)}")
     fields["hidden_act"] = HF_TO_OUR_ACTIVATION[activation.lower()]
-    fields["use_relative_position"] = True  # transformers' NEZHA has no absolute position embeddings
+    fields["use_relative_position"] = use_relative_position
     return NezhaConfig.from_dict(fields, source=source)
 
 
@@ -149,17 +156,7 @@ def config_from_hf_bert_dict(values: Mapping[str, Any], source: str = "config.js
     if position_type != "absolute":
         raise ConfigError(f"{source}: position_embedding_type {position_type!r}; only BERT's \"absolute\" "
                           "position embeddings have a counterpart here (NEZHA's relative positions: model_type nezha)")
-    for key, (expected, why) in _REFUSED.items():
-        if key in values and values[key] != expected:
-            raise ConfigError(f"{source}: {key} is {values[key]!r}; {why}")
-    fields = {key: values.get(key, default) for key, default in _HF_BERT_DEFAULTS.items()}
-    activation = fields["hidden_act"]
-    if not isinstance(activation, str) or activation.lower() not in HF_TO_OUR_ACTIVATION:
-        raise ConfigError(f"{source}: hidden_act {activation!r} has no counterpart here; supported "
-                          f"transformers activations: {sorted(HF_TO_OUR_ACTIVATION)}")
-    fields["hidden_act"] = HF_TO_OUR_ACTIVATION[activation.lower()]
-    fields["use_relative_position"] = False
-    return NezhaConfig.from_dict(fields, source=source)
+    return _config_from_transformers_fields(values, _HF_BERT_DEFAULTS, False, source)
 
 
 def config_from_json_file(path: str | os.PathLike) -> NezhaConfig:
