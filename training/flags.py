@@ -41,7 +41,9 @@ def define_loop_flags(options_class=RunOptions) -> None:
     flags.DEFINE_string("output_dir", default_of(options_class, "output_dir"),
                         "Directory for checkpoints, logs and results. A rerun with the same directory resumes "
                         "from its latest checkpoint.")
-    flags.DEFINE_string("bert_config_file", default_of(options_class, "bert_config_file"), "The model's bert_config.json (the original's format).")
+    flags.DEFINE_string("bert_config_file", default_of(options_class, "bert_config_file"),
+                        "The model's config: the original's bert_config.json or a transformers config.json (NEZHA "
+                        "or BERT), told apart by content (a transformers one names its model_type).")
     flags.DEFINE_string("init_checkpoint", default_of(options_class, "init_checkpoint"),
                         "Initial weights: an original TF1 NEZHA/BERT checkpoint or one of ours (a prefix or a "
                         "directory). Ignored when output_dir already holds a checkpoint (the run resumes).")
@@ -138,7 +140,16 @@ def define_pretraining_flags() -> None:
         message="--lamb_exclude_from_layer_adaptation needs --optimizer=lamb")
     flags.DEFINE_bool("deterministic", default_of(PretrainingOptions, "deterministic"),
                       "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
-    flags.DEFINE_integer("seed", default_of(PretrainingOptions, "seed"), "Random seed (model initialisation, shuffling, dynamic masks).")
+    flags.DEFINE_integer("seed", default_of(PretrainingOptions, "seed"),
+                         "Random seed. Always: the shuffling buffers' seeds and the dynamic masks' streams. With "
+                         "--deterministic also the model's initialisation and dropout, and the records are read in "
+                         "file order, so one process on CPU repeats a run's numbers and a resume continues the "
+                         "record stream. Not made reproducible: without --deterministic the record order (files "
+                         "are interleaved by --num_cpu_threads parallel readers, whichever is ready first; a "
+                         "resume restarts the shuffled stream) and the initialisation; in any mode, dropout after "
+                         "a resume (its random state is not checkpointed), results across another number of "
+                         "processes or CPU threads (sums are split differently), and GPU kernels (TensorFlow's "
+                         "op determinism is not enabled).")
     flags.DEFINE_bool("dynamic_masking", default_of(PretrainingOptions, "dynamic_masking"),
                       "Read unmasked records (create_pretraining_data.py --dynamic_masking) and draw a new "
                       "whole-word mask every time a record is read, with the original generator's rule; with "
@@ -173,8 +184,14 @@ def define_finetuning_flags(options_class) -> None:
                         "NezhaForQuestionAnswering (run_reading.py). Replaces an existing directory.")
     flags.DEFINE_integer("seed", default_of(options_class, "seed"),
                          "Random seed of the run: the head's (and any unloaded variable's) initialisation, "
-                         "dropout and the shuffling of the training data. Same seed, same flags, same "
-                         "numbers; run several seeds to see the spread.")
+                         "dropout and the shuffling of the training data (each epoch's order is a function of "
+                         "the seed and the epoch, so a resumed run continues it without seeing an example "
+                         "twice). Same seed, same flags, same data, one process on CPU: same numbers; run "
+                         "several seeds to see the spread. Not made reproducible: dropout after a resume (its "
+                         "random state is not checkpointed), results with another number of processes (each "
+                         "reads its own shard, dropout is seeded with seed + rank) or CPU threads (sums are "
+                         "split differently), and GPU kernels (TensorFlow's op determinism is not enabled). "
+                         "There is no --deterministic here: that is run_pretraining.py's record order.")
     flags.mark_flags_as_required(["data_dir"])
 
 

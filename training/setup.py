@@ -7,6 +7,7 @@ import tensorflow as tf
 from absl import logging
 
 from compat.keras import keras
+from modeling.checkpoints import config_from_json_file
 from modeling.config import NezhaConfig
 from optimization import create_optimizer, name_lookup
 from training.checkpointing import ensure_writable_dir, start_weights
@@ -65,7 +66,8 @@ def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], keras.M
     with distributed.scope():
         precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
     precision.apply_policy()
-    config = NezhaConfig.from_json_file(options.bert_config_file)
+    # The original's bert_config.json or a transformers config.json (NEZHA or BERT), by content.
+    config = config_from_json_file(options.bert_config_file)
     if distributed.is_chief:
         ensure_writable_dir(options.output_dir)
     else:

@@ -24,6 +24,7 @@ from modeling.checkpoints.hf import (
     CONFIG_NAME,
     HFCheckpointError,
     config_from_hf_json_file,
+    config_from_json_file,
     hf_model_class,
     read_hf_tensors,
 )
@@ -140,7 +141,7 @@ def _tf1_config(prefix: str, config_path: Optional[str]) -> NezhaConfig:
         if not os.path.isfile(config_path):
             raise ConversionError(f"{prefix}: no {TF1_CONFIG_NAME} beside the checkpoint; pass the model's "
                                   "config with --config")
-    return NezhaConfig.from_json_file(config_path)
+    return config_from_json_file(config_path)  # the original's or a transformers config.json, by content
 
 
 def load_any(path, kind: Optional[str] = None, config_path: Optional[str] = None) -> Loaded:

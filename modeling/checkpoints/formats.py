@@ -7,7 +7,8 @@ with the same table and writes with the formats that have a writer.
 Formats, tried in the order of FORMATS:
 - "hf": a Hugging Face transformers NEZHA directory (config.json + model.safetensors) or its weights
   file, read by transformers' tensor names (hf.py). Tried first: it is no TF checkpoint prefix,
-  which the other two expect.
+  which the other two expect. A directory is decided by its weight files: an original model
+  directory that also holds a config.json is TF1's.
 - "tf2": one of our own checkpoints (TF2 object graph: training checkpoints, best/model; tf2.py);
   restored by object path. Its LoadReport names variables by their TF1 names, as a TF1 one's does.
 - "tf1": an original NEZHA / Google BERT checkpoint, read by TF1 variable names (tf1.py).
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Callable, Optional
+
+from absl import logging
 
 from modeling.checkpoints.errors import CheckpointError
 from modeling.checkpoints.hf import is_hf_checkpoint, load_hf_checkpoint, save_hf_checkpoint
@@ -65,5 +68,10 @@ def checkpoint_format(path) -> CheckpointFormat:
 
 
 def load_checkpoint(model, path) -> LoadReport:
-    """Loads the model's weights from `path`, whatever its format."""
-    return checkpoint_format(path).load(model, path)
+    """Loads the model's weights from `path`, whatever its format; the report names the format chosen."""
+    chosen = checkpoint_format(path)
+    logging.info("checkpoint %s: read as %s", path, chosen.name)
+    report = chosen.load(model, path)
+    if report is not None:
+        report.format = chosen.name
+    return report

@@ -52,6 +52,8 @@ ENCODER_PREFIX = "nezha."
 _PICKLE_NAMES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 # Any of these in a directory makes it a transformers checkpoint (pickles: to explain how to convert them).
 HF_FILE_NAMES = (CONFIG_NAME, WEIGHTS_NAME, SHARDED_INDEX_NAME) + _PICKLE_NAMES
+# The weight files that make a directory a transformers checkpoint (tf_model.h5: to say it is not read).
+HF_WEIGHT_NAMES = (WEIGHTS_NAME, SHARDED_INDEX_NAME, "tf_model.h5") + _PICKLE_NAMES
 HF_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 _POOLER = ("bert/pooler/dense/kernel", "bert/pooler/dense/bias")
 # Config fields that change a model's numbers without changing any variable's shape: a mismatch
@@ -112,19 +114,26 @@ def config_from_hf_dict(values: Mapping[str, Any], source: str = "config.json") 
     if model_type != "nezha":
         raise ConfigError(f"{source}: model_type is {model_type!r}, not 'nezha': only transformers' NEZHA "
                           "checkpoints are read here")
+    # transformers' NEZHA has no absolute position embeddings
+    return _config_from_transformers_fields(values, _HF_DEFAULTS, True, source)
+
+
+def _config_from_transformers_fields(values: Mapping[str, Any], defaults: Mapping[str, Any],
+                                     use_relative_position: bool, source: str) -> NezhaConfig:
+    """The checks and the mapping a transformers NEZHA and BERT config.json share."""
     for key, (expected, why) in _REFUSED.items():
         if key in values and values[key] != expected:
             raise ConfigError(f"{source}: {key} is {values[key]!r}; {why}")
     if values.get("pruned_heads"):
         raise ConfigError(f"{source}: pruned_heads {values['pruned_heads']!r}; models with pruned attention "
                           "heads cannot be held here (every layer has num_attention_heads heads)")
-    fields = {key: values.get(key, default) for key, default in _HF_DEFAULTS.items()}
+    fields = {key: values.get(key, default) for key, default in defaults.items()}
     activation = fields["hidden_act"]
     if not isinstance(activation, str) or activation.lower() not in HF_TO_OUR_ACTIVATION:
         raise ConfigError(f"{source}: hidden_act {activation!r} has no counterpart here; supported "
                           f"transformers activations: {sorted(HF_TO_OUR_ACTIVATION)}")
     fields["hidden_act"] = HF_TO_OUR_ACTIVATION[activation.lower()]
-    fields["use_relative_position"] = True  # transformers' NEZHA has no absolute position embeddings
+    fields["use_relative_position"] = use_relative_position
     return NezhaConfig.from_dict(fields, source=source)
 
 
@@ -134,6 +143,34 @@ def config_from_hf_json_file(path: str | os.PathLike) -> NezhaConfig:
     if os.path.isdir(path):
         path = os.path.join(path, "config.json")
     return config_from_hf_dict(read_json_file(path), source=path)
+
+
+# transformers' BertConfig defaults, for a BERT config.json (absolute positions, exact-erf "gelu").
+_HF_BERT_DEFAULTS = dict(_HF_DEFAULTS, vocab_size=30522)
+_HF_BERT_DEFAULTS.pop("max_relative_position")
+
+
+def config_from_hf_bert_dict(values: Mapping[str, Any], source: str = "config.json") -> NezhaConfig:
+    """A transformers BERT config.json (model_type "bert"): absolute position embeddings, no relative ones."""
+    position_type = values.get("position_embedding_type", "absolute")
+    if position_type != "absolute":
+        raise ConfigError(f"{source}: position_embedding_type {position_type!r}; only BERT's \"absolute\" "
+                          "position embeddings have a counterpart here (NEZHA's relative positions: model_type nezha)")
+    return _config_from_transformers_fields(values, _HF_BERT_DEFAULTS, False, source)
+
+
+def config_from_json_file(path: str | os.PathLike) -> NezhaConfig:
+    """The config in `path`, decided by its content: a transformers config.json (it names its
+    `model_type`: "nezha" or "bert") or the original's bert_config.json (which has none)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        path = os.path.join(path, CONFIG_NAME)
+    values = read_json_file(path)
+    if not isinstance(values, Mapping) or "model_type" not in values:
+        return NezhaConfig.from_dict(values, source=path)
+    if values["model_type"] == "bert":
+        return config_from_hf_bert_dict(values, source=path)
+    return config_from_hf_dict(values, source=path)
 
 
 def config_to_hf_dict(config: NezhaConfig, architecture: str, head_dropout: Optional[float] = None,
@@ -250,12 +287,27 @@ def _encoder_prefix(model) -> str:
 
 
 def is_hf_checkpoint(path) -> bool:
-    """A transformers directory (its config.json or weights file is there) or a weights file itself;
-    the pickle formats count too, so that reading them gives the advice on converting them."""
+    """A transformers directory or a weights file itself; the pickle formats count too, so that reading
+    them gives the advice on converting them. A directory is decided by the weight files it holds: one
+    with transformers' weights is theirs; one with a TF checkpoint (an original model directory that
+    also holds a config.json) is not; one with neither but transformers' config.json is theirs, so
+    that reading it says which weights file is missing."""
     path = os.fspath(path)
     if os.path.isfile(path):
         return path.endswith(HF_WEIGHT_SUFFIXES) or os.path.basename(path) in HF_FILE_NAMES
-    return os.path.isdir(path) and any(os.path.isfile(os.path.join(path, name)) for name in HF_FILE_NAMES)
+    if not os.path.isdir(path):
+        return False
+    if any(os.path.isfile(os.path.join(path, name)) for name in HF_WEIGHT_NAMES):
+        return True
+    if holds_tf_checkpoint(path):
+        return False
+    return os.path.isfile(os.path.join(path, CONFIG_NAME))
+
+
+def holds_tf_checkpoint(directory: str) -> bool:
+    """A `checkpoint` state file or a checkpoint's .index file in `directory`."""
+    return os.path.isfile(os.path.join(directory, "checkpoint")) or any(
+        name.endswith(".index") for name in os.listdir(directory))
 
 
 def _pickle_error(path: str) -> HFCheckpointError:
@@ -360,6 +412,9 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
         _check_config(model, config_path)
     available = _without_prefix(tensors, weights)
     variables = model.tf1_variables()
+    # transformers' token-classification and question-answering models have no pooler, and ours
+    # never reads it: left as initialised, it changes no output, so its absence is no mismatch.
+    unread = list(_POOLER) if isinstance(model, (NezhaForTokenTagging, NezhaForSpanExtraction)) else []
 
     to_load, missing, consumed = {}, [], set()
     for name in sorted(variables):
@@ -393,6 +448,7 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
         missing_in_checkpoint=missing,
         unused_in_checkpoint=sorted(available[key][0] for key in available if key not in consumed),
         ignored_optimizer_state=[],
+        unread_by_model=sorted(unread),
     )
     if strict:
         report.check_strict()

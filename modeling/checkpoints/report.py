@@ -17,10 +17,14 @@ class LoadReport:
     missing_in_checkpoint: list
     unused_in_checkpoint: list
     ignored_optimizer_state: list
+    format: str = ""  # which reader was chosen (formats.py's FORMATS name), set by load_checkpoint
+    # Model variables no output reads (a tagger's pooler): missing in the checkpoint is no mismatch.
+    unread_by_model: list = dataclasses.field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [
-            f"checkpoint {self.path}: loaded {len(self.loaded)} variables, "
+            f"checkpoint {self.path}{f' (read as {self.format})' if self.format else ''}: "
+            f"loaded {len(self.loaded)} variables, "
             f"{len(self.missing_in_checkpoint)} model variables not in the checkpoint, "
             f"{len(self.unused_in_checkpoint)} checkpoint variables unused, "
             f"{len(self.ignored_optimizer_state)} optimizer variables ignored"
@@ -53,7 +57,8 @@ class LoadReport:
         encoder variable of the checkpoint that the model cannot hold (Google BERT's position
         embeddings read into a relative-position model), mean a different model from the one saved.
         """
-        unloaded = [name for name in self.missing_in_checkpoint if name.startswith(PRETRAINED_SCOPES)]
+        unloaded = [name for name in self.missing_in_checkpoint
+                    if name.startswith(PRETRAINED_SCOPES) and name not in self.unread_by_model]
         unused = [name for name in self.unused_in_checkpoint if name.startswith(ENCODER_SCOPE)]
         if not unloaded and not unused:
             return None

@@ -1,11 +1,12 @@
 """Loop callbacks of fine-tuning: keep the best checkpoint by the dev metric; record the loss."""
+import json
 import os
 from typing import Callable, Optional
 
 from absl import logging
 
 from fileio.atomic import write_json
-from training.checkpointing import save_best_weights
+from training.checkpointing import BEST_DIR, save_best_weights
 from training.loop import Callback
 
 BEST_RESULTS = "best_eval_results.txt"
@@ -23,6 +24,16 @@ class KeepBestCheckpoint(Callback):
         self.best_value: Optional[float] = None
         self.best_step: Optional[int] = None
 
+    def on_train_begin(self, trainer):
+        """A resumed run starts from the best that output_dir records, so that an evaluation worse
+        than one before the interruption does not replace best/ (a new run starts from none)."""
+        self.best_value, self.best_step = None, None
+        if trainer.resumed_from:
+            self.best_value, self.best_step = read_best(self.output_dir, self.main_metric)
+            if self.best_value is not None:
+                logging.info("resumed run: best dev %s so far %.6f at step %d", self.main_metric,
+                             self.best_value, self.best_step)
+
     def on_checkpoint(self, step, trainer):
         results = self.evaluate(trainer.model)
         value = float(results[self.main_metric])
@@ -34,6 +45,21 @@ class KeepBestCheckpoint(Callback):
             save_best_weights(trainer.model, self.output_dir)
             write_json(os.path.join(self.output_dir, BEST_RESULTS),
                        {"step": step, self.main_metric: value, "results": results})
+
+
+def read_best(output_dir: str, main_metric: str) -> tuple:
+    """(value, step) of the best evaluation recorded in output_dir, or (None, None) when there is
+    none (or it records another metric, or best/ itself is absent)."""
+    path = os.path.join(output_dir, BEST_RESULTS)
+    if not (os.path.isfile(path) and os.path.isdir(os.path.join(output_dir, BEST_DIR))):
+        return None, None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            recorded = json.load(handle)
+        return float(recorded[main_metric]), int(recorded["step"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        logging.warning("%s: unreadable (%s); the next evaluation replaces best/", path, error)
+        return None, None
 
 
 class LossHistory(Callback):

@@ -59,8 +59,9 @@ def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_we
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
     trainer = setup.trainer(task.loss_fn, optimizer, num_train_steps, callbacks)
     shard = (distributed.size, distributed.rank)
-    return trainer.train(make_dataset(arrays, options.train_batch_size, training=True, seed=options.seed,
-                                      shard=shard))
+    # A function of the batches consumed: a resumed run continues the shuffled stream where it stopped.
+    return trainer.train(lambda consumed: make_dataset(arrays, options.train_batch_size, training=True,
+                                                       seed=options.seed, shard=shard, consumed_batches=consumed))
 
 
 def build_model(task: FineTuneTask, options: FineTuneOptions, config):

@@ -29,3 +29,48 @@ def test_keep_best_keeps_the_best_checkpoint(tiny, tmp_path):
     assert source.endswith("best/model")
     np.testing.assert_array_equal(bias.numpy(), [2.0, 2.0])
     assert '"step": 2' in (tmp_path / BEST_RESULTS).read_text()
+
+
+class _ResumedTrainer(_FakeTrainer):
+    def __init__(self, model, resumed_from):
+        super().__init__(model)
+        self.resumed_from = resumed_from
+
+
+def test_keep_best_survives_a_kill_between_two_evaluations(tiny, tmp_path):
+    """Run 1 evaluates 0.8 at step 2 and is killed; run 2 resumes and evaluates 0.6 at step 3:
+    best/ keeps step 2's weights and best_eval_results.txt its record."""
+    config, _ = tiny
+    model = NezhaForClassification(config, num_labels=2)
+    model.ensure_built()
+    bias = model.tf1_variables()["output_bias"]
+    first = KeepBestCheckpoint(lambda m: {"accuracy": 0.8}, "accuracy", str(tmp_path))
+    first.on_train_begin(_ResumedTrainer(model, None))
+    bias.assign([2.0, 2.0])
+    first.on_checkpoint(2, _ResumedTrainer(model, None))
+    del first  # the kill: nothing of this process's memory survives
+
+    resumed = KeepBestCheckpoint(lambda m: {"accuracy": 0.6}, "accuracy", str(tmp_path))
+    resumed.on_train_begin(_ResumedTrainer(model, str(tmp_path / "ckpt-2")))
+    assert (resumed.best_value, resumed.best_step) == (0.8, 2)
+    bias.assign([3.0, 3.0])
+    resumed.on_checkpoint(3, _ResumedTrainer(model, str(tmp_path / "ckpt-2")))
+    assert (resumed.best_value, resumed.best_step) == (0.8, 2)
+    assert '"step": 2' in (tmp_path / BEST_RESULTS).read_text()
+    bias.assign([0.0, 0.0])
+    restore_for_inference(model, str(tmp_path), None, prefer_best=True)
+    np.testing.assert_array_equal(bias.numpy(), [2.0, 2.0])
+
+
+def test_a_new_run_ignores_an_earlier_runs_best(tiny, tmp_path):
+    """Without a checkpoint to resume, the earlier record does not count: the first evaluation wins."""
+    config, _ = tiny
+    model = NezhaForClassification(config, num_labels=2)
+    model.ensure_built()
+    KeepBestCheckpoint(lambda m: {"accuracy": 0.9}, "accuracy", str(tmp_path)).on_checkpoint(
+        5, _ResumedTrainer(model, None))
+    fresh = KeepBestCheckpoint(lambda m: {"accuracy": 0.3}, "accuracy", str(tmp_path))
+    fresh.on_train_begin(_ResumedTrainer(model, None))
+    fresh.on_checkpoint(1, _ResumedTrainer(model, None))
+    assert (fresh.best_value, fresh.best_step) == (0.3, 1)
+    assert '"step": 1' in (tmp_path / BEST_RESULTS).read_text()
