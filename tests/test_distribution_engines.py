@@ -4,7 +4,6 @@ a killed worker stops the others with an error naming it, and a rerun resumes.""
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -265,40 +264,3 @@ def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixture
     assert len(names) > 20
     for name in names:
         np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name), atol=1e-5, err_msg=name)
-
-
-def test_run_clf_trains_and_evaluates_on_two_worker_processes(fixtures_dir, vocab_file, shared_dir, tmp_path):
-    """Two MultiWorkerMirrored processes fine-tune together: one update counter (each update takes a
-    batch from each worker's shard), the learning rate scaled by the 2 replicas, and only the chief
-    writes checkpoints and results."""
-    source = shared_dir / "data" / "chnsenticorp"
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    for name in ("train.tsv", "dev.tsv"):
-        lines = (source / name).read_text(encoding="utf-8").splitlines()[:9]  # header + 8 examples
-        (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tiny = fixtures_dir / "nezha_tiny_lamb"
-    output_dir = tmp_path / "two"
-    args = [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
-            f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={output_dir}", "--task_name=chnsenti",
-            "--max_seq_length=32", "--do_train", "--do_eval", "--train_batch_size=2", "--eval_batch_size=4",
-            "--num_train_epochs=2", "--learning_rate=1e-3", "--warmup_proportion=0", "--log_every=1",
-            "--distribution=multi_worker_mirrored"]
-    outputs = finish(start_workers("run_clf.py", args))
-    assert "process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.002" in outputs[0]
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(output_dir)))
-    # 8 examples, 2 epochs, a batch of 2 on each of 2 workers: 4 updates
-    assert reader.get_tensor("optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE") == 4
-    # The same weights evaluated by one process give the same results as the two workers' evaluation.
-    alone = tmp_path / "alone"
-    shutil.copytree(output_dir, alone)
-    (alone / "eval_results.txt").unlink()
-    single_args = [a for a in args if not a.startswith(("--output_dir", "--distribution", "--do_train"))]
-    single = subprocess.run([PYTHON, str(REPO / "run_clf.py"), *single_args, f"--output_dir={alone}"], cwd=REPO,
-                            env=MIRRORED_ENV, capture_output=True, text=True, timeout=600)
-    assert single.returncode == 0, single.stderr[-3000:]
-    results = [dict(line.split(" = ") for line in (d / "eval_results.txt").read_text().splitlines())
-               for d in (output_dir, alone)]
-    assert results[0].keys() == results[1].keys() and "eval_accuracy" in results[0]
-    for key in results[0]:
-        np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-5, err_msg=key)
