@@ -53,3 +53,16 @@ def fixtures_dir(shared_dir) -> Path:
 @pytest.fixture(scope="session")
 def vocab_file(shared_dir) -> Path:
     return shared_dir / "data" / "nezha_vocab" / "vocab.txt"
+
+
+@pytest.fixture(autouse=True)
+def op_determinism_stays_with_its_test():
+    """--deterministic turns on TensorFlow's op determinism for the whole process: put it back after the
+    test, so that the tests after a deterministic run see TensorFlow's default (TF's own, non-public
+    switch: the public API has no way to turn it off)."""
+    yield
+    import sys
+    if "tensorflow" in sys.modules:
+        from tensorflow.python.framework import config as tf_config
+        if tf_config.is_op_determinism_enabled():
+            tf_config.disable_op_determinism()

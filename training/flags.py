@@ -139,17 +139,27 @@ def define_pretraining_flags() -> None:
         lambda values: not (values["lamb_exclude_from_layer_adaptation"] and values["optimizer"] != "lamb"),
         message="--lamb_exclude_from_layer_adaptation needs --optimizer=lamb")
     flags.DEFINE_bool("deterministic", default_of(PretrainingOptions, "deterministic"),
-                      "Read files and records in order, no shuffling, fixed seeds: for reproducing numbers.")
+                      "Read files and records in order, no shuffling, fixed seeds, and TensorFlow's op "
+                      "determinism (tf.config.experimental.enable_op_determinism): for reproducing numbers. On "
+                      "GPUs op determinism makes kernels such as the embedding gradient's segment sum, softmax "
+                      "cross-entropy and cuDNN's algorithm choice deterministic (and slower); an op with no "
+                      "deterministic GPU kernel stops the run with UnimplementedError instead of varying. Still "
+                      "not reproducible on GPUs: XLA's autotuning (with --use_xla another compilation may pick "
+                      "other GEMM kernels), other hardware, drivers, CUDA or TensorFlow versions, another number "
+                      "of processes or GPUs, the allreduce over more than two processes (which gradients "
+                      "Horovod fuses into one buffer depends on timing, and with it the order the ring adds "
+                      "them in) and dropout after a resume.")
     flags.DEFINE_integer("seed", default_of(PretrainingOptions, "seed"),
                          "Random seed. Always: the shuffling buffers' seeds and the dynamic masks' streams. With "
                          "--deterministic also the model's initialisation and dropout, and the records are read in "
                          "file order, so one process on CPU repeats a run's numbers and a resume continues the "
                          "record stream. Not made reproducible: without --deterministic the record order (files "
-                         "are interleaved by --num_cpu_threads parallel readers, whichever is ready first; a "
+                         "are interleaved by parallel readers, one per CPU thread of the process, whichever is ready first; a "
                          "resume restarts the shuffled stream) and the initialisation; in any mode, dropout after "
                          "a resume (its random state is not checkpointed), results across another number of "
-                         "processes or CPU threads (sums are split differently), and GPU kernels (TensorFlow's "
-                         "op determinism is not enabled).")
+                         "processes or CPU threads (sums are split differently), and, without --deterministic, GPU "
+                         "kernels (TensorFlow's op determinism is enabled by --deterministic only; see its help "
+                         "for what still varies on GPUs).")
     flags.DEFINE_bool("dynamic_masking", default_of(PretrainingOptions, "dynamic_masking"),
                       "Read unmasked records (create_pretraining_data.py --dynamic_masking) and draw a new "
                       "whole-word mask every time a record is read, with the original generator's rule; with "
@@ -190,7 +200,7 @@ def define_finetuning_flags(options_class) -> None:
                          "several seeds to see the spread. Not made reproducible: dropout after a resume (its "
                          "random state is not checkpointed), results with another number of processes (each "
                          "reads its own shard, dropout is seeded with seed + rank) or CPU threads (sums are "
-                         "split differently), and GPU kernels (TensorFlow's op determinism is not enabled). "
+                         "split differently), and GPU kernels (TensorFlow's op determinism is not enabled here). "
                          "There is no --deterministic here: that is run_pretraining.py's record order.")
     flags.mark_flags_as_required(["data_dir"])
 

@@ -42,6 +42,10 @@ class PretrainingRun:
         self.options = options
         if not (options.do_train or options.do_eval):
             raise ValueError("at least one of --do_train or --do_eval must be true")
+        if options.deterministic:
+            # Before any op runs: kernels then pick deterministic algorithms, and an op that has none on
+            # this device raises (UnimplementedError) rather than silently varying (--deterministic's help).
+            tf.config.experimental.enable_op_determinism()
         self.setup = set_up_run(options, self.build_model, seed=options.seed if options.deterministic else None)
         self.distributed = self.setup.distributed
         self.precision = self.setup.precision
