@@ -73,6 +73,7 @@ class PretrainingRun:
                                    shard_index=self.distributed.rank, deterministic=o.deterministic,
                                    skip_batches=consumed_batches if o.deterministic else 0,
                                    vocab_size=self.config.vocab_size, seed=o.seed,
+                                   num_cpu_threads=self.distributed.cpu_threads,  # parallel readers
                                    masking=self.masking and dataclasses.replace(self.masking, stream=consumed_batches))
 
     def eval_dataset(self) -> tf.data.Dataset:

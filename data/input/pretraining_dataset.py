@@ -52,7 +52,8 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
 
     Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
     size. As the original: file order shuffled, records interleaved from several files and
-    shuffled in a 100-record buffer. With `deterministic`: files and records in order, no
+    shuffled in a 100-record buffer (`num_cpu_threads` files read in parallel: the run passes its
+    process's share of the host's cores). With `deterministic`: files and records in order, no
     shuffling, and `skip_batches` batches skipped (to resume exactly). Evaluation: every record
     of every file once, in order, the last batch possibly smaller.
 

@@ -5,6 +5,8 @@ from typing import Callable, List, Sequence
 
 import tensorflow as tf
 
+from training.distribution.threads import host_cores, share_input_threads, threads_per_process
+
 
 class DistributedError(RuntimeError):
     """A failed set-up, or a lost process, of a distributed run."""
@@ -34,6 +36,7 @@ class Engine:
     size = 1
     local_rank = 0
     local_replicas = 1
+    local_size = 1  # processes of the run on this host (they share its cores)
 
     @property
     def num_replicas(self) -> int:
@@ -42,6 +45,11 @@ class Engine:
     @property
     def is_chief(self) -> bool:
         return self.rank == 0
+
+    @property
+    def cpu_threads(self) -> int:
+        """This process's share of the host's cores: the size of its thread pools and input readers."""
+        return threads_per_process(host_cores(), self.local_size)
 
     def describe(self) -> str:
         return (f"{self.name}: process {self.rank} of {self.size}, {self.local_replicas} replica(s) per process, "
@@ -53,8 +61,9 @@ class Engine:
 
     # -- data -----------------------------------------------------------------------------
     def distribute(self, make_dataset: Callable[[], tf.data.Dataset]):
-        """The dataset the step's `run` consumes, from this process's shard batched per replica."""
-        return make_dataset()
+        """The dataset the step's `run` consumes, from this process's shard batched per replica, on a
+        tf.data pool of this process's share of the cores."""
+        return share_input_threads(make_dataset(), self.cpu_threads)
 
     # -- inside a compiled step -----------------------------------------------------------
     def run(self, fn: Callable, *args):

@@ -7,6 +7,7 @@ import tensorflow as tf
 from compat.stack import HOROVOD_STACK, STACK
 from training.distribution.base import DistributedError, Engine
 from training.distribution.devices import pin_to_local_gpu
+from training.distribution.threads import use_thread_share
 
 
 class HorovodEngine(Engine):
@@ -30,8 +31,11 @@ class HorovodEngine(Engine):
         self.rank = hvd.rank()
         self.size = hvd.size()
         self.local_rank = hvd.local_rank()
-        # Before any TensorFlow op: each process must own one GPU, or all of them would land on GPU 0.
-        self.device = pin_to_local_gpu(self.local_rank, hvd.local_size(), socket.gethostname())
+        self.local_size = hvd.local_size()
+        # Before any TensorFlow op: each process must own one GPU, or all of them would land on GPU 0;
+        # and its thread pools must be its share of the host's cores, not all of them.
+        self.device = pin_to_local_gpu(self.local_rank, self.local_size, socket.gethostname())
+        use_thread_share(self.local_size)
 
     def allreduce_gradients(self, grads):
         if self.size == 1:

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from training.distribution.base import DistributedError, Engine
 from training.distribution.devices import grow_gpu_memory
+from training.distribution.threads import use_thread_share
 
 # Errors a collective or the coordination service raises when a peer is gone or unreachable.
 LOST_PEER_ERRORS = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError,
@@ -43,6 +44,21 @@ def worker_index(resolver) -> tuple:
     return chiefs + int(resolver.task_id), size
 
 
+def tasks_on_host(resolver) -> int:
+    """How many processes of the cluster run on this process's host (by the host part of their
+    addresses in the cluster spec; 1 without a cluster)."""
+    if resolver is None:
+        return 1
+    jobs = resolver.cluster_spec().as_dict()
+    addresses = [address for job in jobs.values() for address in
+                 (job.values() if isinstance(job, dict) else job)]
+    if not addresses or resolver.task_type not in jobs:
+        return 1
+    own = jobs[resolver.task_type][int(resolver.task_id)]
+    host = own.rsplit(":", 1)[0]
+    return max(1, sum(address.rsplit(":", 1)[0] == host for address in addresses))
+
+
 def lost_worker(message: str) -> Optional[str]:
     """The task a collective's error names as unreachable or unhealthy (e.g. /job:worker/replica:0/task:1)."""
     found = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", message)
@@ -60,6 +76,10 @@ class TFDistributeEngine(Engine):
         if strategy is None:
             grow_gpu_memory()  # before the strategy creates the devices
             resolver = cluster_resolver()
+            # Several workers on one host (e.g. one per GPU) share its cores: size the pools before
+            # the strategy starts TensorFlow.
+            self.local_size = tasks_on_host(resolver)
+            use_thread_share(self.local_size)
             try:
                 strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
             except (ValueError, tf.errors.OpError) as error:
@@ -78,7 +98,8 @@ class TFDistributeEngine(Engine):
     def distribute(self, make_dataset):
         # Each process's dataset is already its shard, batched per replica; the strategy hands its
         # local replicas consecutive batches.
-        return self.strategy.distribute_datasets_from_function(lambda context: make_dataset())
+        own_shard = super().distribute  # this process's shard on its share of the cores
+        return self.strategy.distribute_datasets_from_function(lambda context: own_shard(make_dataset))
 
     def run(self, fn, *args):
         return self.strategy.run(fn, args=args)
