@@ -40,8 +40,14 @@ class HorovodEngine(Engine):
     def allreduce_gradients(self, grads):
         if self.size == 1:
             return list(grads)
-        grads = [tf.convert_to_tensor(g) for g in grads]  # IndexedSlices -> dense: one grouped op
-        return list(self._hvd.grouped_allreduce(grads, op=self._hvd.Average, compression=self._compression))
+        # One allreduce per gradient, each waiting for its own gradient only (not one grouped op waiting
+        # for all): outside an XLA cluster TensorFlow starts each as soon as its gradient is computed, so
+        # the top layers' gradients are on the network while the lower layers' are still being computed,
+        # and Horovod's tensor fusion packs those that are ready together into large transfers. Each
+        # element is the same sum of the same values either way. Under --use_xla the backward pass is one
+        # cluster whose gradients all appear at its end: nothing overlaps (docs/gpu_checklist.md).
+        return [self._hvd.allreduce(tf.convert_to_tensor(g), op=self._hvd.Average, compression=self._compression)
+                for g in grads]
 
     def allreduce_sum(self, values):
         if self.size == 1:
