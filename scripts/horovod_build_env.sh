@@ -11,6 +11,10 @@
 # always had, so a machine that built it once never rebuilds it), and says on stderr what it found. Only bash builtins are used, so a test can run it with a PATH and a
 # CUDA_HOME of its own making. Overrides: CUDA_HOME (default /usr/local/cuda), NCCL_HOME,
 # HOROVOD_BUILD_FOR=cpu to force the CPU build whatever is installed.
+# TF_CUDA_VERSION (install.sh passes TensorFlow's tf.sysconfig.get_build_info()["cuda_version"], e.g. 12.2):
+# the GPU build needs an nvcc of the same CUDA major version, since Horovod's GPU code and TensorFlow's
+# (the pip nvidia-*-cu12 libraries that tensorflow[and-cuda] installs) share one process and its streams;
+# another major version gives the CPU build and says why.
 set -euo pipefail
 
 say() { echo "[install] $*" >&2; }
@@ -45,6 +49,14 @@ elif command -v nvcc >/dev/null 2>&1; then
 fi
 mpicxx=$(command -v mpicxx 2>/dev/null || true)
 
+nvcc_release() {  # "12.2" from nvcc --version's "Cuda compilation tools, release 12.2, V12.2.140"
+  local line
+  while IFS= read -r line; do
+    if [[ $line =~ release\ ([0-9]+\.[0-9]+) ]]; then echo "${BASH_REMATCH[1]}"; return 0; fi
+  done <<<"$("$1" --version 2>/dev/null || true)"
+  return 1
+}
+
 echo "HOROVOD_WITH_TENSORFLOW=1"
 echo "HOROVOD_WITHOUT_PYTORCH=1"
 echo "HOROVOD_WITHOUT_MXNET=1"
@@ -54,9 +66,14 @@ gpu=""
 if [ "${HOROVOD_BUILD_FOR:-auto}" = cpu ]; then
   say "HOROVOD_BUILD_FOR=cpu: building for CPU whatever is installed"
 elif [ -n "$nvcc" ]; then
-  if nccl_home=$(find_nccl_home); then
+  cuda_release=$(nvcc_release "$nvcc" || echo unknown)
+  if [ -n "${TF_CUDA_VERSION:-}" ] && [ "${cuda_release%%.*}" != "${TF_CUDA_VERSION%%.*}" ]; then
+    say "CUDA $cuda_release found ($nvcc), but TensorFlow's wheels are built for CUDA $TF_CUDA_VERSION: building"
+    say "  for CPU (every allreduce through host memory). Install a CUDA ${TF_CUDA_VERSION%%.*}.x toolkit (nvcc) and"
+    say "  rerun with CUDA_HOME naming it to get the GPU build."
+  elif nccl_home=$(find_nccl_home); then
     gpu=nccl
-    say "CUDA found ($nvcc) and NCCL ($nccl_home): GPU allreduce through NCCL"
+    say "CUDA $cuda_release found ($nvcc) and NCCL ($nccl_home): GPU allreduce through NCCL"
     echo "HOROVOD_GPU_OPERATIONS=NCCL"
     echo "HOROVOD_CUDA_HOME=$CUDA_HOME"
     echo "HOROVOD_NCCL_HOME=$nccl_home"

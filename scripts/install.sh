@@ -11,9 +11,19 @@
 # directory and reused by every later install on this machine. It is built for GPUs (NCCL)
 # when CUDA and NCCL are installed, with MPI when an MPI is, and for CPUs (Gloo) otherwise
 # (scripts/horovod_build_env.sh decides).
+# Where an NVIDIA driver is present (nvidia-smi lists GPUs, or /proc/driver/nvidia/version exists),
+# TensorFlow comes as tensorflow[and-cuda]==<the stack's version>: the pip packages nvidia-*-cu12 bring
+# CUDA, cuDNN and NCCL (2.15.1: CUDA 12.2, cuDNN 8.9.4, NCCL 2.16.5; 2.21.0: CUDA 12.5 or later 12.x,
+# cuDNN 9.3+, NCCL 2.27.7+), so no system CUDA is needed for TensorFlow itself. Horovod's GPU build
+# compiles against a system CUDA toolkit of the same major version (12) and a system NCCL
+# (scripts/horovod_build_env.sh). The install ends by printing the devices TensorFlow sees, and fails
+# when a driver is present and TensorFlow sees no GPU. TENSORFLOW_GPU=yes|no overrides the detection
+# (e.g. building a GPU image where no driver is loaded); DRIVER_VERSION_FILE names the driver's file.
 #   PYTHON=/path/to/python3.11 bash scripts/install.sh     # use that interpreter for the venv
 #   STACK=current bash scripts/install.sh                  # the current stack, in .venv-current
 #   bash scripts/install.sh --which-stack                  # print the stack it would install, and stop
+#   bash scripts/install.sh --which-tensorflow             # print the TensorFlow requirement, and stop
+#   bash scripts/install.sh --check-devices                # print the devices the venv's TensorFlow sees
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,7 +83,71 @@ if [ "${1:-}" = "--which-stack" ]; then
   echo "$STACK"
   exit 0
 fi
+
+DRIVER_VERSION_FILE=${DRIVER_VERSION_FILE:-/proc/driver/nvidia/version}
+# How an NVIDIA driver was found (status 0), or nothing (status 1). Bash builtins and nvidia-smi only.
+nvidia_driver() {
+  local line listing count=0
+  if command -v nvidia-smi >/dev/null 2>&1 && listing=$(nvidia-smi -L 2>/dev/null); then
+    while IFS= read -r line; do [[ $line == GPU* ]] && count=$((count + 1)); done <<<"$listing"
+    echo "nvidia-smi lists $count GPU(s)"
+    return 0
+  fi
+  if [ -r "$DRIVER_VERSION_FILE" ]; then
+    read -r line <"$DRIVER_VERSION_FILE" || true
+    echo "$DRIVER_VERSION_FILE: ${line:-present}"
+    return 0
+  fi
+  return 1
+}
+
+case "${TENSORFLOW_GPU:-auto}" in
+  yes) DRIVER="TENSORFLOW_GPU=yes" ;;
+  no) DRIVER="" ;;
+  auto) DRIVER=$(nvidia_driver || true) ;;
+  *) echo "[install] TENSORFLOW_GPU=$TENSORFLOW_GPU: choose yes, no or auto (the default: yes where an NVIDIA driver is found)." >&2
+    exit 1 ;;
+esac
+if [ -n "$DRIVER" ]; then
+  TF_REQUIREMENT="tensorflow[and-cuda]==$TF_VERSION"
+  tf_reason="an NVIDIA driver is present ($DRIVER): $TF_REQUIREMENT, with CUDA, cuDNN and NCCL from pip"
+else
+  TF_REQUIREMENT="tensorflow==$TF_VERSION"
+  tf_reason="no NVIDIA driver (nvidia-smi, $DRIVER_VERSION_FILE): $TF_REQUIREMENT, for CPUs"
+fi
+if [ "${1:-}" = "--which-tensorflow" ]; then
+  echo "[install] $tf_reason" >&2
+  echo "$TF_REQUIREMENT"
+  exit 0
+fi
+
+# Prints the devices TensorFlow sees; fails, saying what to check, when a driver is present and it sees no GPU.
+check_devices() {
+  local devices gpus
+  devices=$(TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2} "$1" -c "import tensorflow as tf; print(' '.join(d.name for d in tf.config.list_physical_devices()))") || {
+    echo "[install] TensorFlow does not import in $VENV" >&2
+    return 1
+  }
+  echo "[install] TensorFlow $TF_VERSION sees: $devices"
+  gpus=0
+  for device in $devices; do [[ $device == *:GPU:* ]] && gpus=$((gpus + 1)); done
+  if [ -n "$DRIVER" ] && [ "$gpus" = 0 ]; then
+    {
+      echo "[install] TensorFlow was installed for GPUs ($DRIVER) but sees no GPU. Check:"
+      echo "[install]   nvidia-smi works and its driver supports CUDA 12 (driver 525.60 or later);"
+      echo "[install]   CUDA_VISIBLE_DEVICES is not empty or wrong (it is '${CUDA_VISIBLE_DEVICES-unset}');"
+      echo "[install]   LD_LIBRARY_PATH does not put another CUDA or cuDNN before the pip nvidia-* libraries;"
+      echo "[install]   $1 -c \"import tensorflow as tf; tf.config.list_physical_devices('GPU')\" says why in its log."
+      echo "[install] TENSORFLOW_GPU=no installs for CPUs without this check."
+    } >&2
+    return 1
+  fi
+}
 VENV=${VENV:-$DEFAULT_VENV}
+if [ "${1:-}" = "--check-devices" ]; then  # the install's last check, on its own
+  check_devices "$VENV/bin/python"
+  exit
+fi
 
 supported() { member "$1" "$SUPPORTED"; }
 
@@ -117,7 +191,8 @@ fi
 PY="$VENV/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 
-stamp="$VENV/.installed-$(sha1sum "$REQUIREMENTS" requirements-dev.txt | sha1sum | cut -c1-12)"
+# The GPU install has a stamp of its own, so that a venv first installed for CPUs gets tensorflow[and-cuda].
+stamp="$VENV/.installed-$(sha1sum "$REQUIREMENTS" requirements-dev.txt | sha1sum | cut -c1-12)${DRIVER:+-gpu}"
 if [ -f "$stamp" ]; then
   echo "[install] $VENV is up to date"
   exit 0
@@ -125,10 +200,12 @@ fi
 
 # TensorFlow (and everything else) first: Horovod's build needs its headers.
 "$PY" -m pip install --upgrade "pip<25" setuptools wheel >/dev/null
-"$PY" -m pip install -r "$REQUIREMENTS" -r requirements-dev.txt
+echo "[install] $tf_reason"
+"$PY" -m pip install -r "$REQUIREMENTS" -r requirements-dev.txt ${DRIVER:+"$TF_REQUIREMENT"}
 
 if [ "$STACK" = current ]; then
   "$PY" -c "import tensorflow as tf, tf_keras; print('[install] current stack: tensorflow', tf.__version__, 'tf-keras', tf_keras.__version__)"
+  check_devices "$PY"
   rm -f "$VENV"/.installed-*
   touch "$stamp"
   echo "[install] done"
@@ -137,7 +214,9 @@ fi
 
 if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
   # KEY=VALUE lines: the build's environment (HOROVOD_*), its name and its wheel cache directory.
-  settings=$(bash scripts/horovod_build_env.sh)
+  # Horovod's GPU code must use the CUDA major version TensorFlow's wheels were built for.
+  settings=$(TF_CUDA_VERSION=$("$PY" -c "import tensorflow as tf; print(tf.sysconfig.get_build_info().get('cuda_version', ''))") \
+    bash scripts/horovod_build_env.sh)
   variant=$(sed -n 's/^HOROVOD_BUILD_VARIANT=//p' <<<"$settings")
   wheel_dir="$("$PY" -m pip cache dir)/$(sed -n 's/^NEZHA_WHEEL_CACHE=//p' <<<"$settings")"
   mkdir -p "$wheel_dir"
@@ -161,6 +240,7 @@ if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
 fi
 
 "$PY" -c "import horovod, horovod.tensorflow as hvd; print('[install] horovod', horovod.__version__, 'built with NCCL:', bool(hvd.nccl_built()), 'MPI:', bool(hvd.mpi_built()), 'Gloo:', bool(hvd.gloo_built()))"
+check_devices "$PY"
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "[install] done"

@@ -240,3 +240,126 @@ def test_cpu_build_can_be_forced(tmp_path):
     settings, _ = build_settings(tmp_path, cuda_home=fake_cuda(tmp_path / "cuda", with_nccl=True),
                                  extra_env={"HOROVOD_BUILD_FOR": "cpu"})
     assert settings == CPU_BUILD
+
+
+# -- TensorFlow for GPUs where an NVIDIA driver is present ---------------------------------------------
+def which_tensorflow(tmp_path, smi=None, driver_file=False, **env):
+    """install.sh --which-tensorflow on a PATH holding only a fake nvidia-smi (`smi`: its exit status, None:
+    absent) and the shell tools the script needs; `driver_file`: whether the driver's version file exists."""
+    home = Path(tempfile.mkdtemp(dir=tmp_path))
+    bin_dir = home / "only-these"
+    bin_dir.mkdir()
+    for tool in ("dirname", "ls", "sort", "tr", "sed", "cat"):
+        (bin_dir / tool).symlink_to(subprocess.check_output(["which", tool], text=True).strip())
+    if smi is not None:
+        executable(bin_dir / "nvidia-smi", f"#!/bin/sh\necho 'GPU 0: Tesla V100-SXM2-32GB (UUID: GPU-1)'\n"
+                                           f"echo 'GPU 1: Tesla V100-SXM2-32GB (UUID: GPU-2)'\nexit {smi}\n")
+    version_file = home / "nvidia-version"
+    if driver_file:
+        version_file.write_text("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.104.05\n")
+    full_env = dict(PATH=str(bin_dir), PYENV_ROOT=str(home / "no-pyenv"), DRIVER_VERSION_FILE=str(version_file),
+                    **env)
+    result = subprocess.run([BASH, str(INSTALL), "--which-tensorflow"], capture_output=True, text=True,
+                            env=full_env, timeout=60)
+    return result
+
+
+@pytest.mark.parametrize("stack, version", [("classic", "2.15.1"), ("current", "2.21.0")])
+def test_a_working_nvidia_smi_gives_tensorflow_with_its_cuda_libraries(tmp_path, stack, version):
+    result = which_tensorflow(tmp_path, smi=0, STACK=stack)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"tensorflow[and-cuda]=={version}"
+    assert "nvidia-smi lists 2 GPU(s)" in result.stderr
+
+
+@pytest.mark.parametrize("stack, version", [("classic", "2.15.1"), ("current", "2.21.0")])
+def test_no_driver_gives_the_cpu_tensorflow(tmp_path, stack, version):
+    # a failing nvidia-smi (installed, but no driver loaded) counts as no driver
+    for smi in (None, 9):
+        result = which_tensorflow(tmp_path, smi=smi, STACK=stack)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == f"tensorflow=={version}"
+        assert "no NVIDIA driver" in result.stderr
+
+
+def test_the_drivers_version_file_alone_is_a_driver(tmp_path):
+    result = which_tensorflow(tmp_path, driver_file=True, STACK="classic")
+    assert result.stdout.strip() == "tensorflow[and-cuda]==2.15.1"
+    assert "535.104.05" in result.stderr
+
+
+def test_TENSORFLOW_GPU_overrides_the_detection(tmp_path):
+    assert which_tensorflow(tmp_path, smi=0, STACK="classic", TENSORFLOW_GPU="no").stdout.strip() == "tensorflow==2.15.1"
+    assert which_tensorflow(tmp_path, STACK="current", TENSORFLOW_GPU="yes").stdout.strip() == \
+        "tensorflow[and-cuda]==2.21.0"
+    refused = which_tensorflow(tmp_path, STACK="classic", TENSORFLOW_GPU="maybe")
+    assert refused.returncode == 1 and "TENSORFLOW_GPU=maybe" in refused.stderr
+
+
+def fake_venv_python(path: Path, version: str, devices: str, log: Path) -> Path:
+    """A venv's python: answers the version query, lists `devices` for TensorFlow, logs `-m pip install`
+    (and succeeds), and fails on anything else, so the install stops before building anything."""
+    return executable(path, f"""#!/bin/sh
+case "$*" in
+  *version_info*) echo {version} ;;
+  *list_physical_devices*) echo "{devices}" ;;
+  "-m pip install"*) echo "$*" >> {log} ;;
+  *) exit 7 ;;
+esac
+""")
+
+
+@pytest.mark.parametrize("stack, version", [("classic", "3.11"), ("current", "3.12")])
+def test_with_a_driver_pip_installs_tensorflow_and_cuda(tmp_path, stack, version):
+    log = tmp_path / "pip.log"
+    fake_venv_python(tmp_path / "venv" / "bin" / "python", version, "", log)
+    result = run_install(tmp_path, STACK=stack, TENSORFLOW_GPU="yes")
+    assert result.returncode != 0  # the fake stops the install after pip, before anything is built
+    installs = [line for line in log.read_text().splitlines() if "-r requirements" in line]
+    tf_version = "2.15.1" if stack == "classic" else "2.21.0"
+    assert len(installs) == 1 and installs[0].endswith(f"tensorflow[and-cuda]=={tf_version}"), installs
+
+
+def check_devices(tmp_path, devices, **env):
+    fake_venv_python(tmp_path / "venv" / "bin" / "python", "3.11", devices, tmp_path / "pip.log")
+    inherited = {k: v for k, v in os.environ.items() if k not in ("STACK", "PYTHON")}
+    return subprocess.run([BASH, str(INSTALL), "--check-devices"], capture_output=True, text=True, timeout=60,
+                          env=dict(inherited, VENV=str(tmp_path / "venv"), STACK="classic", **env))
+
+
+def test_the_install_ends_by_printing_what_tensorflow_sees(tmp_path):
+    gpus = "/physical_device:CPU:0 /physical_device:GPU:0 /physical_device:GPU:1"
+    result = check_devices(tmp_path, gpus, TENSORFLOW_GPU="yes")
+    assert result.returncode == 0, result.stderr
+    assert f"TensorFlow 2.15.1 sees: {gpus}" in result.stdout
+
+
+def test_a_driver_with_no_gpu_in_tensorflow_fails_saying_what_to_check(tmp_path):
+    result = check_devices(tmp_path, "/physical_device:CPU:0", TENSORFLOW_GPU="yes")
+    assert result.returncode == 1
+    assert "sees: /physical_device:CPU:0" in result.stdout
+    for needed in ("installed for GPUs", "sees no GPU", "nvidia-smi", "CUDA_VISIBLE_DEVICES", "LD_LIBRARY_PATH",
+                   "TENSORFLOW_GPU=no"):
+        assert needed in result.stderr, result.stderr
+
+
+def test_without_a_driver_a_cpu_only_tensorflow_is_fine(tmp_path):
+    result = check_devices(tmp_path, "/physical_device:CPU:0", TENSORFLOW_GPU="no")
+    assert result.returncode == 0, result.stderr
+
+
+def fake_nvcc(root: Path, release: str) -> Path:
+    cuda = fake_cuda(root, with_nccl=True)
+    executable(cuda / "bin" / "nvcc", f"#!/bin/sh\necho 'nvcc: NVIDIA (R) Cuda compiler driver'\n"
+                                      f"echo 'Cuda compilation tools, release {release}, V{release}.140'\n")
+    return cuda
+
+
+def test_horovod_builds_for_gpus_only_with_tensorflows_cuda_major_version(tmp_path):
+    same, stderr = build_settings(tmp_path, cuda_home=fake_nvcc(tmp_path / "cuda12", "12.4"),
+                                  extra_env={"TF_CUDA_VERSION": "12.2"})
+    assert same["HOROVOD_GPU_OPERATIONS"] == "NCCL" and "CUDA 12.4 found" in stderr
+    other, stderr = build_settings(tmp_path, cuda_home=fake_nvcc(tmp_path / "cuda11", "11.8"),
+                                   extra_env={"TF_CUDA_VERSION": "12.2"})
+    assert other == CPU_BUILD
+    assert "CUDA 11.8 found" in stderr and "built for CUDA 12.2" in stderr and "CUDA 12.x toolkit" in stderr
