@@ -218,7 +218,10 @@ if ! "$PY" -c "import horovod.tensorflow" 2>/dev/null; then
   settings=$(TF_CUDA_VERSION=$("$PY" -c "import tensorflow as tf; print(tf.sysconfig.get_build_info().get('cuda_version', ''))") \
     bash scripts/horovod_build_env.sh)
   variant=$(sed -n 's/^HOROVOD_BUILD_VARIANT=//p' <<<"$settings")
-  wheel_dir="$("$PY" -m pip cache dir)/$(sed -n 's/^NEZHA_WHEEL_CACHE=//p' <<<"$settings")"
+  # Its own assignment, so that a failing `pip cache dir` stops the install (set -e) rather than leaving
+  # an empty directory and a wheel cache at the file system's root.
+  cache_dir=$("$PY" -m pip cache dir)
+  wheel_dir="$cache_dir/$(sed -n 's/^NEZHA_WHEEL_CACHE=//p' <<<"$settings")"
   mkdir -p "$wheel_dir"
   wheel=$(ls "$wheel_dir"/horovod-${HOROVOD_VERSION}-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$wheel" ]; then
