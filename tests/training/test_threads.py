@@ -96,6 +96,9 @@ def test_horovod_processes_of_one_host_split_its_cores():
     assert sorted(p["rank"] for p in found) == [0, 1]
     for probe in found:
         assert (probe["local_size"], probe["cpu_threads"], probe["intra"], probe["inter"]) == (2, share, share, share)
+    for rank in (0, 1):  # every rank says where it runs
+        assert (f"horovod: process {rank} of 2, local {rank} of 2 on " in result.stderr + result.stdout and
+                f"CPU (this host has no GPU), {share} CPU threads" in result.stderr + result.stdout), result.stderr
 
 
 @pytest.mark.slow
@@ -114,3 +117,5 @@ def test_tf_distribute_workers_of_one_host_split_its_cores():
     share = threads_per_process(host_cores(), 2)
     for probe in found:
         assert (probe["local_size"], probe["cpu_threads"], probe["intra"], probe["inter"]) == (2, share, share, share)
+    assert f"multi_worker_mirrored: process 1 of 2 on /job:worker/replica:0/task:1/device:CPU:0, {share} CPU threads" \
+        in outputs[1], outputs[1][-2000:]

@@ -7,11 +7,13 @@ import json
 import sys
 
 import tensorflow as tf
+from absl import logging
 
 from training.distribution import create_engine
 
 
 def main():
+    logging.set_verbosity(logging.INFO)  # the engine's start-up line, as the scripts show it
     engine = create_engine(sys.argv[1])
     print(json.dumps({"rank": engine.rank, "local_size": engine.local_size, "cpu_threads": engine.cpu_threads,
                       "intra": tf.config.threading.get_intra_op_parallelism_threads(),

@@ -3,6 +3,7 @@ averaged by Horovod's allreduce. The only module that imports Horovod."""
 import socket
 
 import tensorflow as tf
+from absl import logging
 
 from compat.stack import HOROVOD_STACK, STACK
 from training.distribution.base import DistributedError, Engine
@@ -34,8 +35,13 @@ class HorovodEngine(Engine):
         self.local_size = hvd.local_size()
         # Before any TensorFlow op: each process must own one GPU, or all of them would land on GPU 0;
         # and its thread pools must be its share of the host's cores, not all of them.
-        self.device = pin_to_local_gpu(self.local_rank, self.local_size, socket.gethostname())
+        host = socket.gethostname()
+        self.device = pin_to_local_gpu(self.local_rank, self.local_size, host)
         use_thread_share(self.local_size)
+        # Every rank says where it runs (docs/gpu_checklist.md: every rank must name a GPU of its own).
+        logging.info("horovod: process %d of %d, local %d of %d on %s: %s, %d CPU threads", self.rank, self.size,
+                     self.local_rank, self.local_size, host, self.device or "CPU (this host has no GPU)",
+                     self.cpu_threads)
 
     def allreduce_gradients(self, grads):
         if self.size == 1:

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from training.distribution.base import DistributedError, Engine
 from training.distribution.devices import grow_gpu_memory
@@ -87,6 +88,8 @@ class TFDistributeEngine(Engine):
         self.rank, self.size = worker_index(getattr(strategy, "cluster_resolver", None))
         self.strategy = strategy
         self.local_replicas = strategy.num_replicas_in_sync // self.size
+        logging.info("multi_worker_mirrored: process %d of %d on %s, %d CPU threads", self.rank, self.size,
+                     ", ".join(strategy.extended.worker_devices), self.cpu_threads)
         # Any mirrored variable tells `extended.update` the devices to run an update on.
         with strategy.scope():
             self._devices_of = tf.Variable(0, trainable=False, name="update_devices")
