@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from tests.test_distribution_engines import free_ports
 from tests.test_run_pretraining import _horovodrun, options, small_data  # noqa: F401  (a fixture)
+from tests.training.test_distribution import FakeResolver
 from training.distribution import create_engine
 from training.distribution.tf_distribute import tasks_on_host
 from training.distribution.threads import host_cores, threads_per_process, use_thread_share
@@ -39,14 +40,6 @@ def test_one_process_per_host_keeps_tensorflows_pools():
     assert use_thread_share(1, cores=6) == 6
     assert (tf.config.threading.get_intra_op_parallelism_threads(),
             tf.config.threading.get_inter_op_parallelism_threads()) == before
-
-
-class FakeResolver:
-    def __init__(self, cluster, task_type, task_id):
-        self.cluster, self.task_type, self.task_id = cluster, task_type, task_id
-
-    def cluster_spec(self):
-        return tf.train.ClusterSpec(self.cluster)
 
 
 def test_workers_on_one_host_are_counted_by_their_addresses():
