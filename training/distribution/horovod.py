@@ -51,7 +51,7 @@ class HorovodEngine(Engine):
         # the top layers' gradients are on the network while the lower layers' are still being computed,
         # and Horovod's tensor fusion packs those that are ready together into large transfers. Each
         # element is the same sum of the same values either way. Under --use_xla the backward pass is one
-        # cluster whose gradients all appear at its end: nothing overlaps (docs/gpu_checklist.md).
+        # cluster whose gradients all appear at its end: nothing overlaps (docs/performance.md).
         return [self._hvd.allreduce(tf.convert_to_tensor(g), op=self._hvd.Average, compression=self._compression)
                 for g in grads]
 
