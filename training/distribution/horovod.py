@@ -27,6 +27,7 @@ class HorovodEngine(Engine):
         hvd.init()
         self._hvd = hvd
         self._compression = hvd.Compression.fp16 if fp16_allreduce else hvd.Compression.none
+        self.compresses_gradients = fp16_allreduce
         self.rank = hvd.rank()
         self.size = hvd.size()
         self.local_rank = hvd.local_rank()
@@ -37,6 +38,12 @@ class HorovodEngine(Engine):
         if self.size == 1:
             return list(grads)
         grads = [tf.convert_to_tensor(g) for g in grads]  # IndexedSlices -> dense: one grouped op
+        if self.compresses_gradients:
+            # Divided by the process count in float32, before the cast, and summed: the float16
+            # sum then stays as small as the average (Average would sum first, then divide).
+            share = 1.0 / self.size
+            grads = [g * tf.cast(share, g.dtype) for g in grads]
+            return list(self._hvd.grouped_allreduce(grads, op=self._hvd.Sum, compression=self._compression))
         return list(self._hvd.grouped_allreduce(grads, op=self._hvd.Average, compression=self._compression))
 
     def allreduce_sum(self, values):
