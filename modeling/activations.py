@@ -14,8 +14,15 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INVERSE_SQRT_2 = 1.0 / math.sqrt(2.0)
 
 
+def _widened(x: tf.Tensor) -> tf.Tensor:
+    """x in float32 when it is float16 or bfloat16: the cubic of gelu overflows float16 for |x| > 40
+    and its derivative's x^2 for |x| > 256 (where the backward pass then computes 0 * inf = NaN)."""
+    return tf.cast(x, tf.float32) if x.dtype in (tf.float16, tf.bfloat16) else x
+
+
 def _gelu_cdf(x: tf.Tensor) -> tf.Tensor:
-    return 0.5 * (1.0 + tf.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * tf.pow(x, 3))))
+    wide = _widened(x)
+    return tf.cast(0.5 * (1.0 + tf.tanh(_SQRT_2_OVER_PI * (wide + 0.044715 * tf.pow(wide, 3)))), x.dtype)
 
 
 @tf.custom_gradient
@@ -24,11 +31,13 @@ def _gelu_keeping_input_only(x: tf.Tensor):
     # pass besides x: three [batch, length, intermediate] tensors per layer. Keeping x only and
     # recomputing the cheap elementwise rest saves two of them per layer.
     def gradient(upstream):
-        inner = _SQRT_2_OVER_PI * (x + 0.044715 * tf.pow(x, 3))
+        wide = _widened(x)
+        inner = _SQRT_2_OVER_PI * (wide + 0.044715 * tf.pow(wide, 3))
         tanh = tf.tanh(inner)
         # d/dx [x * 0.5 (1 + tanh(u))] = 0.5 (1 + tanh) + x * 0.5 (1 - tanh^2) du/dx
-        du_dx = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * tf.square(x))
-        return upstream * (0.5 * (1.0 + tanh) + 0.5 * x * (1.0 - tf.square(tanh)) * du_dx)
+        du_dx = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * tf.square(wide))
+        slope = 0.5 * (1.0 + tanh) + 0.5 * wide * (1.0 - tf.square(tanh)) * du_dx
+        return upstream * tf.cast(slope, upstream.dtype)
 
     return x * _gelu_cdf(x), gradient
 

@@ -13,24 +13,26 @@ from modeling.layers.projection import project_transposed
 
 
 class TiedOutputProjection(keras.layers.Layer):
-    """log_softmax(x . word_embeddings^T + output_bias), in float32 whatever the global policy.
+    """log_softmax(x . word_embeddings^T + output_bias): the product in the policy's compute dtype
+    (the largest matmul of a pretraining step), the bias and log-softmax in float32.
 
-    Being a float32 layer, the embedding table is read here in float32 even under mixed precision.
+    Under mixed precision the logits are cast to float32 before the bias is added, and the bias is
+    read unrounded; in float32 the numbers are the original's.
     """
 
     def __init__(self, embeddings: NezhaEmbeddings, **kwargs):
-        kwargs["dtype"] = "float32"
         super().__init__(**kwargs)
         self.embeddings = embeddings
 
     def build(self, input_shape):
         self.output_bias = self.add_weight(
-            "output_bias", shape=[self.embeddings.vocab_size], initializer="zeros"
-        )
+            "output_bias", shape=[self.embeddings.vocab_size], initializer="zeros",
+            experimental_autocast=False)  # added to the float32 logits as the float32 variable it is
         super().build(input_shape)
 
     def call(self, hidden):
-        logits = project_transposed(tf.cast(hidden, tf.float32), self.embeddings.word_embeddings)
+        table = tf.cast(self.embeddings.word_embeddings, self.compute_dtype)
+        logits = tf.cast(project_transposed(tf.cast(hidden, self.compute_dtype), table), tf.float32)
         return tf.nn.log_softmax(logits + self.output_bias, axis=-1)
 
 

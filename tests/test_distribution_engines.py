@@ -264,3 +264,40 @@ def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixture
     assert len(names) > 20
     for name in names:
         np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name), atol=1e-5, err_msg=name)
+
+
+# -- float16 allreduce ----------------------------------------------------------------------
+@pytest.mark.horovod
+def test_fp16_allreduce_applies_the_uncompressed_update_and_never_overflows_a_gradient_that_fits(tmp_path):
+    """Under the loss scale of --use_fp16 (2^32 at the start), --hvd_fp16_allreduce used to cast
+    loss-scaled sums to float16: every update overflowed. Unscaled first, the update is the
+    uncompressed one within float16 rounding, and a gradient of 40000 on every micro-batch of both
+    ranks (its sum over 2 micro-batches or 2 ranks, 80000, does not fit float16; its average does)
+    is applied at the first step."""
+    runner = _horovodrun()
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
+    result = subprocess.run([runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON,
+                             str(REPO / "tests" / "training" / "fp16_allreduce.py"), str(tmp_path)],
+                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    out = dict(np.load(tmp_path / "rank0.npz"))
+    for case, steps in (("toy", 2), ("large", 1)):
+        for mode in ("plain", "compressed"):
+            assert out[f"{case}/{mode}/step"] == steps, f"{case} {mode}: an update was skipped as an overflow"
+            assert out[f"{case}/{mode}/scale"] == 2.0 ** 32, f"{case} {mode}: the loss scale was lowered"
+    from tests.training.toy import make_toy_model
+    start = [v.numpy() for v in make_toy_model().trainable_variables]
+    for i, before in enumerate(start):
+        plain = out[f"toy/plain/weights/{i}"] - before
+        compressed = out[f"toy/compressed/weights/{i}"] - before
+        np.testing.assert_allclose(compressed, plain, atol=2e-3 * np.abs(plain).max(), rtol=0)
+    # Adam's moments are linear and quadratic in the gradient: a wrong unscaling factor shows there.
+    i = 0
+    while f"toy/plain/slots/{i}" in out:
+        plain, compressed = out[f"toy/plain/slots/{i}"], out[f"toy/compressed/slots/{i}"]
+        np.testing.assert_allclose(compressed, plain, atol=2e-3 * np.abs(plain).max(), rtol=0)
+        i += 1
+    assert i > 1
+    # first moment after one update: (1 - beta_1) * the averaged gradient 40000
+    moments = [out[f"large/compressed/slots/{j}"] for j in range(3)]
+    assert any(np.allclose(m, 0.1 * 40000.0, rtol=1e-3) and m.shape == (4,) for m in moments), moments

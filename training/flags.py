@@ -18,7 +18,7 @@ import sys
 from absl import flags, logging
 
 from training.finetune.options import FineTuneOptions
-from training.options import PretrainingOptions, RunOptions
+from training.options import FP16_ALLREDUCE_NEEDS_FP16, PretrainingOptions, RunOptions, fp16_allreduce_allowed
 
 FLAGS = flags.FLAGS
 
@@ -89,13 +89,19 @@ def define_loop_flags(options_class=RunOptions) -> None:
                       "cluster from TF_CONFIG or Slurm, none needed on one host). See the README's table.")
     flags.DEFINE_bool("horovod", default_of(options_class, "horovod"), "The original's flag: the same as --distribution=horovod.")
     flags.DEFINE_bool("hvd_fp16_allreduce", default_of(options_class, "hvd_fp16_allreduce"),
-                      "With --distribution=horovod: compress gradients to float16 for the allreduce.")
+                      "With --distribution=horovod and --use_fp16: compress gradients to float16 for the "
+                      "allreduce (divided by the loss scale and the micro-batch count first, so that a "
+                      "gradient whose average fits float16 does not overflow).")
     flags.register_multi_flags_validator(
         ["horovod", "distribution"],
         lambda values: not values["horovod"] or values["distribution"] in ("none", "horovod"),
         message="--horovod is --distribution=horovod: it contradicts another --distribution")
     flags.register_validator("use_bf16", lambda value: not (value and flags.FLAGS.use_fp16),
                              message="--use_fp16 and --use_bf16 exclude each other")
+    flags.register_multi_flags_validator(
+        ["hvd_fp16_allreduce", "use_fp16"],
+        lambda values: fp16_allreduce_allowed(values["hvd_fp16_allreduce"], values["use_fp16"]),
+        message=FP16_ALLREDUCE_NEEDS_FP16)
     flags.mark_flags_as_required(["output_dir", "bert_config_file"])
 
 

@@ -2,6 +2,7 @@
 
 Per update: k micro-batches (gradient accumulation) -> average over replicas (one allreduce)
 -> unscale (fp16) -> global-norm clipping -> optimizer update, skipped on overflow under fp16.
+(An engine that sends gradients in float16 gets them unscaled before the allreduce instead.)
 The step runs as one `tf.function` with the dataset's fixed input signature, optionally with
 its gradient part XLA-compiled (the optimizer XLA-compiles each variable's update itself).
 Replicas, their allreduce and the update of every variable copy are the distribution engine's
@@ -185,16 +186,17 @@ class Trainer:
         metrics = {name: tf.cast(value, tf.float32) for name, value in metrics.items()}
         return loss, metrics, grads
 
-    def _apply(self, grads, divisor: float = 1.0):
+    def _apply(self, grads, divisor: float = 1.0, unscaled: bool = False):
         """Unscale (loss scale, and `divisor` for sums over micro-batches), clip and apply, in one pass.
 
         The gradients are multiplied by one scalar inside the optimizer's per-variable update, so
-        no unscaled or clipped copy of all gradients is ever materialised.
+        no unscaled or clipped copy of all gradients is ever materialised. `unscaled`: the loss
+        scale was already divided out (see `_unscale_before_compression`).
         """
         pairs = [(g, v) for g, v in zip(grads, self._variables) if g is not None]
         grads = [g for g, _ in pairs]
         prescale = None
-        if self.loss_scale is not None:
+        if self.loss_scale is not None and not unscaled:
             prescale = 1.0 / (self.loss_scale.scale * divisor)
         elif divisor != 1.0:
             prescale = tf.constant(1.0 / divisor, tf.float32)
@@ -207,6 +209,19 @@ class Trainer:
                          lambda: self.optimizer.current_learning_rate())
             self.loss_scale.update(finite)
         return lr, finite
+
+    def _unscale_before_compression(self, grads, k: int):
+        """(gradients for the allreduce, whether they are unscaled already).
+
+        An engine that casts gradients to float16 for its allreduce gets them divided by the loss
+        scale and by the k micro-batches they sum first: a loss-scaled sum would overflow 65504
+        even where the average fits float16. Other engines get them untouched (unscaled later, by
+        the clipping factor, with no extra pass over the gradients).
+        """
+        if not self.distributed.compresses_gradients:
+            return grads, False
+        factor = 1.0 / float(k) if self.loss_scale is None else 1.0 / (self.loss_scale.scale * float(k))
+        return [None if g is None else g * factor for g in grads], True
 
     def _make_steps(self, element_spec):
         # Only the forward and backward pass is XLA-compiled. The update is left out on purpose:
@@ -226,12 +241,14 @@ class Trainer:
                     for a in self.accumulators:
                         a.assign(tf.zeros_like(a))
                 grads = total
+            grads, unscaled = self._unscale_before_compression(grads, k)
             present = [i for i, g in enumerate(grads) if g is not None]
             reduced = self.distributed.allreduce_gradients([grads[i] for i in present])
             grads = list(grads)
             for i, g in zip(present, reduced):
                 grads[i] = g
-            lr, finite = self.distributed.apply_update(lambda averaged: apply(averaged, float(k)), grads)
+            lr, finite = self.distributed.apply_update(
+                lambda averaged: apply(averaged, 1.0 if unscaled else float(k), unscaled), grads)
             scale = self.loss_scale.scale if self.loss_scale is not None else tf.constant(1.0)
             return {"loss": loss, "metrics": metrics, "learning_rate": lr, "finite": finite,
                     "loss_scale": tf.identity(scale)}

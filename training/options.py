@@ -8,6 +8,16 @@ This module imports no TensorFlow, so that scripts define their flags without lo
 import dataclasses
 from typing import Optional
 
+FP16_ALLREDUCE_NEEDS_FP16 = (
+    "--hvd_fp16_allreduce needs --use_fp16: the float16 cast of the gradients turns the largest into inf "
+    "and the smallest into 0, and only --use_fp16's loss scaling skips such an update (in float32 or "
+    "--use_bf16 it would be applied)")
+
+
+def fp16_allreduce_allowed(hvd_fp16_allreduce: bool, use_fp16: bool) -> bool:
+    """Whether the gradients may be sent in float16: only where an overflowing update is skipped."""
+    return use_fp16 or not hvd_fp16_allreduce
+
 
 @dataclasses.dataclass(kw_only=True)
 class RunOptions:
@@ -36,6 +46,8 @@ class RunOptions:
 
     def create_engine(self):
         """The distribution engine these options ask for; create it before any other TensorFlow op."""
+        if not fp16_allreduce_allowed(self.hvd_fp16_allreduce, self.use_fp16):
+            raise ValueError(FP16_ALLREDUCE_NEEDS_FP16)
         from training.distribution import create_engine
         return create_engine(self.distribution, self.hvd_fp16_allreduce, horovod=self.horovod)
 

@@ -18,6 +18,17 @@ def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
     return ((1.0 - mask) * -10000.0)[:, None, None, :]
 
 
+def scaled_query(query: tf.Tensor, size_per_head: int) -> tf.Tensor:
+    """query / sqrt(size_per_head), the scores' scaling moved before the products (the same scores):
+    summed in float16, q.k^T over size_per_head terms overflows 65504 long before the scaled
+    scores would. Under reduced precision the product is taken in float32 and rounded once, so
+    that the factor itself (1/sqrt(d) is not a float16 or bfloat16 number for most d) is exact."""
+    factor = 1.0 / math.sqrt(float(size_per_head))
+    if query.dtype == tf.float32:
+        return query * factor
+    return tf.cast(tf.cast(query, tf.float32) * factor, query.dtype)
+
+
 def attention_context(probs, value, keep, rate: float, relative_positions: Optional[RelativePositions] = None,
                       memory_lean: bool = True):
     """sum_j D_ij v_j (+ the relative value term), D = dropout(probs) with boolean mask `keep` (None: no
@@ -107,14 +118,14 @@ class RelativeSelfAttention(keras.layers.Layer):
     ) -> tf.Tensor:
         """`dropout_seed` ([2] int32), when given, makes the dropout mask a function of it (see
         seeded_dropout); without it the mask is drawn from the global generator, as Keras' Dropout does."""
-        query = self._split_heads(self.query(hidden))
+        query = scaled_query(self._split_heads(self.query(hidden)), self.size_per_head)
         key = self._split_heads(self.key(hidden))
         value = self._split_heads(self.value(hidden))
 
         scores = tf.cast(tf.einsum("bhid,bhjd->bhij", query, key), tf.float32)
         if relative_positions is not None:
             scores += tf.cast(relative_positions.key_logits(query), tf.float32)
-        scores = scores * (1.0 / math.sqrt(float(self.size_per_head))) + mask_adder
+        scores = scores + mask_adder
         probs = tf.nn.softmax(scores, axis=-1)
         keep = None
         if training and self.dropout_rate > 0:

@@ -51,3 +51,26 @@ def test_mixed_float16_training_step_has_finite_gradients(global_policy):
     gradients = tape.gradient(loss, model.trainable_variables)
     gradients = [tf.convert_to_tensor(g) for g in gradients]  # embedding lookups give IndexedSlices
     assert all(g.dtype == tf.float32 and np.isfinite(g.numpy()).all() for g in gradients)
+
+
+@pytest.mark.parametrize("policy, compute_dtype", [("mixed_float16", tf.float16), ("mixed_bfloat16", tf.bfloat16),
+                                                   ("float32", tf.float32)])
+def test_masked_lm_output_projection_multiplies_in_the_compute_dtype(global_policy, policy, compute_dtype):
+    """The product with the word embeddings (vocab x hidden) runs in the compute dtype; the logits
+    are cast to float32 before the float32 bias and the log-softmax."""
+    global_policy(policy)
+    config = tiny_config()
+    model = NezhaForPretraining(config)
+    model.ensure_built()
+    projection = model.masked_lm.output_projection
+    spec = tf.TensorSpec([2, 3, config.hidden_size], tf.float32)
+    graph = tf.function(projection).get_concrete_function(spec).graph
+    operations = graph.get_operations()
+    matmuls = [op for op in operations if op.type in ("MatMul", "BatchMatMulV2", "Einsum")]
+    assert [op.get_attr("T") for op in matmuls] == [compute_dtype]
+    assert [op.get_attr("T") for op in operations if op.type == "LogSoftmax"] == [tf.float32]
+    bias_reads = [op for op in operations if op.type == "ReadVariableOp"
+                  and op.outputs[0].shape.as_list() == [config.vocab_size]]
+    assert bias_reads and all(consumer.type != "Cast" for op in bias_reads for consumer in op.outputs[0].consumers())
+    assert projection.output_bias.dtype == tf.float32
+    assert projection(tf.random.normal([2, 3, config.hidden_size])).dtype == tf.float32

@@ -59,3 +59,23 @@ def test_defaults_the_docs_state_are_the_options_defaults(repo_dir):
             assert name in defaults, f"{path.name}: --{name} is no options field"
             assert value in {str(v) for v in defaults[name]}, f"{path.name}: --{name} default {value}, options say {defaults[name]}"
     assert stated  # the pattern still finds the documented defaults
+
+
+@pytest.mark.parametrize("script", ["run_pretraining.py", "run_clf.py"])
+@pytest.mark.parametrize("precision", [[], ["--use_bf16"]])
+def test_fp16_allreduce_without_fp16_is_one_flag_error(repo_dir, script, precision):
+    """In float32 or bfloat16 nothing would skip the update that the float16 cast's inf makes."""
+    result = subprocess.run([sys.executable, script, "--output_dir=unused", "--bert_config_file=unused.json",
+                             "--horovod", "--hvd_fp16_allreduce", *precision], cwd=repo_dir, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.count("--hvd_fp16_allreduce needs --use_fp16") == 1, result.stderr[-2000:]
+
+
+def test_fp16_allreduce_without_fp16_is_refused_before_any_engine_starts():
+    from training.options import RunOptions
+    for precision in ({}, {"use_bf16": True}):
+        options = RunOptions(output_dir="unused", bert_config_file="unused.json", horovod=True,
+                             hvd_fp16_allreduce=True, **precision)
+        with pytest.raises(ValueError, match="--hvd_fp16_allreduce needs --use_fp16"):
+            options.create_engine()

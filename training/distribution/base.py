@@ -32,6 +32,9 @@ class Engine:
     # device). A tf.function given them as arguments traces once per shape and then updates the
     # variable of its first trace for every same-shaped one, so per-variable compiled updates are off.
     mirrors_variables = False
+    # Whether allreduce_gradients sends the gradients in float16: the loop then hands it gradients
+    # already divided by the loss scale and the micro-batch count (see Trainer), which fit float16.
+    compresses_gradients = False
     rank = 0
     size = 1
     local_rank = 0
@@ -71,7 +74,8 @@ class Engine:
         return fn(*args)
 
     def allreduce_gradients(self, grads: Sequence[tf.Tensor]) -> List[tf.Tensor]:
-        """Average over every replica (called inside `run`)."""
+        """Average over every replica (called inside `run`). An engine that `compresses_gradients`
+        must not let the float16 sum over replicas overflow where the average fits."""
         return list(grads)
 
     def apply_update(self, update: Callable, *args):

@@ -29,6 +29,7 @@ class HorovodEngine(Engine):
         hvd.init()
         self._hvd = hvd
         self._compression = hvd.Compression.fp16 if fp16_allreduce else hvd.Compression.none
+        self.compresses_gradients = fp16_allreduce
         self.rank = hvd.rank()
         self.size = hvd.size()
         self.local_rank = hvd.local_rank()
@@ -46,14 +47,21 @@ class HorovodEngine(Engine):
     def allreduce_gradients(self, grads):
         if self.size == 1:
             return list(grads)
+        grads = [tf.convert_to_tensor(g) for g in grads]  # IndexedSlices -> dense
+        op = self._hvd.Average
+        if self.compresses_gradients:
+            # Divided by the process count in float32, before the cast, and summed: the float16
+            # sum then stays as small as the average (Average would sum first, then divide).
+            share = 1.0 / self.size
+            grads = [g * tf.cast(share, g.dtype) for g in grads]
+            op = self._hvd.Sum
         # One allreduce per gradient, each waiting for its own gradient only (not one grouped op waiting
         # for all): outside an XLA cluster TensorFlow starts each as soon as its gradient is computed, so
         # the top layers' gradients are on the network while the lower layers' are still being computed,
         # and Horovod's tensor fusion packs those that are ready together into large transfers. Each
         # element is the same sum of the same values either way. Under --use_xla the backward pass is one
         # cluster whose gradients all appear at its end: nothing overlaps (docs/performance.md).
-        return [self._hvd.allreduce(tf.convert_to_tensor(g), op=self._hvd.Average, compression=self._compression)
-                for g in grads]
+        return [self._hvd.allreduce(g, op=op, compression=self._compression) for g in grads]
 
     def allreduce_sum(self, values):
         if self.size == 1:
