@@ -291,8 +291,18 @@ class Trainer:
         `data` is a function of that count).
         """
         make_dataset = data if callable(data) else (lambda consumed: data)
+        # The dataset is built once, positioned where the latest checkpoint (named by its step)
+        # left off, and its first batch builds the variables; only if the restored step says
+        # otherwise is it built again.
+        per_update = self.settings.num_accumulation_steps * self.distributed.local_replicas
+        latest = tf.train.latest_checkpoint(self.settings.output_dir)
+        if latest:
+            consumed = self._checkpoint_step(latest) * per_update
+        else:
+            consumed = self.step * per_update if self.keeper is not None else 0
+        local = make_dataset(consumed)
         try:
-            first = self._next_batch(iter(make_dataset(0).take(1)))
+            first = self._next_batch(iter(local.take(1)))
         except InputDataError as error:
             if "ran out" in str(error):
                 raise InputDataError("the training dataset is empty") from None
@@ -307,11 +317,19 @@ class Trainer:
             # Weights stay the chief's; dropout masks now differ per process. One process keeps
             # the seed it was given (no reseeding), so its numbers stay what they were.
             keras.utils.set_random_seed(self.settings.seed + self.distributed.rank)
-        consumed = self.step * self.settings.num_accumulation_steps * self.distributed.local_replicas
-        dataset = self.distributed.distribute(lambda: make_dataset(consumed))
+        if self.step * per_update != consumed:
+            consumed = self.step * per_update
+            local = make_dataset(consumed)
+        dataset = self.distributed.distribute(lambda: local)
         self._make_steps(dataset.element_spec)
         self._batch_size = int(tf.nest.flatten(first)[0].shape[0])
         return dataset
+
+    @staticmethod
+    def _checkpoint_step(path: Optional[str]) -> int:
+        """The step in a checkpoint's name (CheckpointKeeper numbers them by step), 0 for none."""
+        match = re.search(r"-(\d+)$", path or "")
+        return int(match.group(1)) if match else 0
 
     def dispatch_update(self, batches: List[Dict[str, tf.Tensor]]) -> List[Dict[str, object]]:
         """Runs one update from k micro-batches without waiting for it: the outputs stay tensors."""

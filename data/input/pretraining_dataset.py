@@ -4,7 +4,7 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from data.input.records import (InputFileError, check_first_record, first_example, parse_checked,
-                                records_with_origin, shuffled_records)
+                                ordered_records, records_with_origin, shuffled_records)
 from data.record_schema import ID_FEATURES, WORD_IDS, masked_lengths
 
 
@@ -50,38 +50,36 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                         seed: int = 12345, masking=None) -> tf.data.Dataset:
     """Batches of feature dicts (int32 ids, float32 weights).
 
-    Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
-    size. As the original: file order shuffled, records interleaved from several files and
-    shuffled in a 100-record buffer. With `deterministic`: files and records in order, no
-    shuffling, and `skip_batches` batches skipped (to resume exactly). Evaluation: every record
-    of every file once, in order, the last batch possibly smaller.
+    Each of `num_shards` processes reads its share of every file: the records whose index in their
+    file is shard_index modulo num_shards (data.input.records.records_with_origin), so the shares
+    are disjoint, every process mixes files, and there may be fewer files than processes.
+    Training: this process's records, repeated, batches of a fixed size. As the original: file
+    order shuffled, records interleaved from several files and shuffled in a 100-record buffer.
+    With `deterministic`: files and records in order, no shuffling, and `skip_batches` batches
+    skipped (to resume exactly: whole files by their record counts, then the rest of one file,
+    before anything is parsed). Evaluation: every record of this process's share once, in order,
+    the last batch possibly smaller.
 
     With `masking` (a data.input.dynamic_masking.DynamicMasking) the files hold unmasked records of
     create_pretraining_data.py --dynamic_masking and the masks are drawn here, anew every time a
     record is read; the batches have the same features.
     """
     files = list(input_files)
-    if num_shards > 1:
-        if len(files) < num_shards:
-            raise InputFileError(
-                f"{len(files)} input file(s) for {num_shards} processes: each process reads its own files, so "
-                f"at least {num_shards} are needed (write the data as more files)")
-        files = files[shard_index::num_shards]
     if masking is not None:
         dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
-                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed)
+                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed, num_shards)
         dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
         return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
         check_record_lengths(path, max_seq_length, max_predictions_per_seq)
 
-    names = tf.data.Dataset.from_tensor_slices(files)
     if not is_training:
-        records = names.flat_map(records_with_origin)
+        records = tf.data.Dataset.from_tensor_slices(files).flat_map(
+            lambda path: records_with_origin(path, num_shards, shard_index))
     elif deterministic:
-        records = names.flat_map(records_with_origin).repeat().skip(skip_batches * batch_size)
+        records = ordered_records(files, skip_batches * batch_size, num_shards, shard_index)
     else:
-        records = shuffled_records(files, num_cpu_threads, seed)
+        records = shuffled_records(files, num_cpu_threads, seed, num_shards, shard_index)
     dataset = records.batch(batch_size, drop_remainder=is_training)
     dataset = dataset.map(_decoder(max_seq_length, max_predictions_per_seq),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
