@@ -182,10 +182,50 @@ def test_a_bad_record_in_evaluation_data_is_named(tmp_path):
                     eval_batch_size=4))
 
 
-def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(small_data):
+def test_vocab_smaller_than_an_id_in_the_first_record_is_named_at_start_up(small_data):
+    # On a GPU such an id would read a row of zeros: the first record of each file is checked
+    # before the model is built, every later batch as it is read (the next test).
     tiny_config(small_data / "small_vocab.json", vocab=20)
-    with pytest.raises(ValueError, match=r"token id >= vocab_size 20 of the model config.*Largest id: 49"):
+    first = random_arrays(32, SEQ, PREDS, seed=1)
+    largest = max(first["input_ids"][0].max(), first["masked_lm_ids"][0].max())
+    assert largest >= 20
+    with pytest.raises(ValueError, match=rf"a.tfrecord: record 0 holds token id {largest}, but the model config's "
+                                         r"vocab_size is 20"):
         run(options(small_data, bert_config_file=str(small_data / "small_vocab.json")))
+
+
+def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(tmp_path):
+    arrays = random_arrays(32, SEQ, PREDS, seed=1)
+    arrays["input_ids"][0] = np.minimum(arrays["input_ids"][0], 19)  # record 0 fits, record 1 does not
+    arrays["masked_lm_ids"][0] = np.minimum(arrays["masked_lm_ids"][0], 19)
+    arrays["input_ids"][1, 3] = 49
+    arrays["input_ids"][1:] = np.minimum(arrays["input_ids"][1:], 49)
+    write_records(tmp_path / "a.tfrecord", arrays)
+    tiny_config(tmp_path / "small_vocab.json", vocab=20)
+    with pytest.raises(ValueError, match=r"token id >= vocab_size 20 of the model config.*Largest id: 49"):
+        run(options(tmp_path, bert_config_file=str(tmp_path / "small_vocab.json")))
+
+
+def test_start_up_builds_the_training_data_once(small_data, monkeypatch):
+    import data.input.pretraining_dataset as pipeline
+    read, built = [], []
+    first_example, make = pipeline.first_example, PretrainingRun.train_dataset
+    monkeypatch.setattr(pipeline, "first_example", lambda path: read.append(path) or first_example(path))
+    monkeypatch.setattr(PretrainingRun, "train_dataset", lambda job, consumed=0: built.append(consumed) or
+                        make(job, consumed))
+    PretrainingRun(options(small_data)).train()
+    assert built == [0]
+    assert sorted(read) == [str(small_data / "a.tfrecord"), str(small_data / "b.tfrecord")], \
+        "the first record of each file is read once"
+
+
+def test_a_vocabulary_larger_than_the_config_is_named_at_start_up(small_data):
+    tiny_config(small_data / "config.json")
+    vocab = small_data / "vocab.txt"
+    vocab.write_text("".join(f"token{i}\n" for i in range(120)))
+    with pytest.raises(ValueError, match=r"config.json is too small for the data: the vocabulary .*vocab.txt has 120 "
+                                         r"tokens but vocab_size is \d+"):
+        run(options(small_data, vocab_file=str(vocab)))
 
 
 def test_nan_loss_stops_naming_the_step_and_last_checkpoint(small_data):

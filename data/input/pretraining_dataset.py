@@ -8,11 +8,15 @@ from data.input.records import (InputFileError, check_first_record, first_exampl
 from data.record_schema import ID_FEATURES, WORD_IDS, masked_lengths
 
 
-def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
-    """Reads the first record of `path` and says which feature has which length, if any is wrong.
+def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int,
+                         vocab_size: Optional[int] = None) -> None:
+    """Reads the first record of `path` and says which feature has which length, if any is wrong,
+    or which id does not fit `vocab_size`.
 
-    A quick look before the model is built, so that a wrong file (or wrong flags) is reported at
-    once; every later record is checked as it is read (`_decoder`).
+    A quick look before the model is built, so that a wrong file (or wrong flags, or a config
+    smaller than the vocabulary the data was written with) is reported at once; every later record
+    is checked as it is read (`_decoder`, `_vocab_check`: on a GPU an id past the embedding table
+    would otherwise read zeros).
     """
     feature = first_example(path).features.feature
     expected = masked_lengths(max_seq_length, max_predictions_per_seq)
@@ -20,6 +24,12 @@ def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq
         raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
                              f"--dynamic_masking): train with --dynamic_masking (and --vocab_file)")
     check_first_record(path, feature, expected)
+    if vocab_size is not None:
+        largest = max(max(feature[name].int64_list.value, default=0) for name in ID_FEATURES)
+        if largest >= vocab_size:
+            raise InputFileError(f"{path}: record 0 holds token id {largest}, but the model config's vocab_size is "
+                                 f"{vocab_size}: the data was written with a larger vocabulary; use a config "
+                                 f"whose vocab_size covers it")
 
 
 def _decoder(max_seq_length: int, max_predictions_per_seq: int):
@@ -71,7 +81,7 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
         dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
         return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
-        check_record_lengths(path, max_seq_length, max_predictions_per_seq)
+        check_record_lengths(path, max_seq_length, max_predictions_per_seq, vocab_size)
 
     if not is_training:
         records = tf.data.Dataset.from_tensor_slices(files).flat_map(
