@@ -61,6 +61,8 @@ def all_cases(quick: bool) -> List[Case]:
     for seq, batch in ((128, 8), (512, 2)):
         cases += [model_case("forward", seq, batch, xla, quick) for xla in (False, True)]
     cases += [model_case("train", seq, batch, False, quick) for seq, batch in ((128, 8), (512, 2))]
+    cases.append(Case("loop_overhead", [PYTHON, str(HERE / "loop_overhead.py"),
+                                        *(["--timed_logs=1", "--repeats=1"] if quick else [])], {}))
     # The same steps with NezhaModel(recompute_layers=True): the memory-for-compute trade.
     cases += [model_case("train", seq, batch, False, quick, recompute=True) for seq, batch in ((128, 8), (512, 2))]
     cases.append(Case("horovod_train_2proc",

@@ -34,6 +34,14 @@ def test_model_case_prints_one_json_line(repo_dir, mode):
     assert result["timed_calls"] == 2
 
 
+def test_loop_overhead_case(repo_dir):
+    (result,) = run_json_lines(repo_dir, "benchmarks/loop_overhead.py", "--log_every=3", "--timed_logs=1",
+                               "--repeats=1")
+    assert_case_format(result, "updates_per_s_fetch_on_log_steps")
+    assert result["updates_per_s_fetch_every_update"] > 0
+    assert result["config"]["timed_updates"] == 3
+
+
 def test_input_pipeline_case(repo_dir, shared_dir):
     (result,) = run_json_lines(repo_dir, "benchmarks/input_pipeline.py", "--seconds=0.3", "--batch_size=4")
     assert_case_format(result, "records_per_s")

@@ -65,12 +65,13 @@ def finish(processes, timeout=600):
 
 
 def per_worker_files(tmp_path, b, steps, seeds, accumulation=1):
-    """rank<i>.tfrecord for each worker and single.tfrecord holding, micro-batch by micro-batch,
-    what the workers see together (what one process at len(seeds) x the batch must see)."""
+    """ranks.tfrecord, whose records of index i modulo len(seeds) are worker i's share, and
+    single.tfrecord holding, micro-batch by micro-batch, what the workers see together (what one
+    process at len(seeds) x the batch must see)."""
     n = b * accumulation * steps
     parts = [random_arrays(n, SEQ, PREDS, seed=seed) for seed in seeds]
-    for index, arrays in enumerate(parts):
-        write_records(tmp_path / f"rank{index}.tfrecord", arrays)
+    write_records(tmp_path / "ranks.tfrecord", {name: np.stack([p[name] for p in parts], axis=1).reshape(
+        -1, *parts[0][name].shape[1:]) for name in parts[0]})
     merged = {name: np.concatenate([np.concatenate([p[name][i:i + b] for p in parts]) for i in range(0, n, b)])
               for name in parts[0]}
     write_records(tmp_path / "single.tfrecord", merged)
@@ -82,13 +83,13 @@ def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulati
     per_worker_files(tmp_path, b, steps, seeds=(5, 6), accumulation=accumulation)
     common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
                   save_checkpoints_steps=steps, num_accumulation_steps=accumulation, num_warmup_steps=1)
-    two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
+    two = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "two"),
                   train_batch_size=b, learning_rate=lr, distribution="multi_worker_mirrored", do_eval=True,
                   eval_batch_size=2, max_eval_steps=2, **common)
     outputs = finish(start_workers("run_pretraining.py", flags_of(two)))
     assert "multi_worker_mirrored: process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.02" in outputs[0]
     # the learning rate is multiplied by the 2 replicas, as under Horovod: the single run uses 2 x lr
-    # each worker evaluates the first 4 records of its file: the single run's first 8
+    # each worker evaluates the first 4 records of its share: the single run's first 8
     one = options(tmp_path, input_file=str(tmp_path / "single.tfrecord"), output_dir=str(tmp_path / "one"),
                   train_batch_size=2 * b, learning_rate=2 * lr, do_eval=True, eval_batch_size=4, max_eval_steps=2,
                   **common)
@@ -149,7 +150,7 @@ def wait_for_checkpoint(output_dir, processes):
 
 def fault_run(tmp_path, **overrides):
     per_worker_files(tmp_path, 2, 8, seeds=(5, 6))
-    return options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "out"),
+    return options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "out"),
                    bert_config_file=tiny_config(tmp_path / "config.json"), train_batch_size=2,
                    num_train_steps=100000, save_checkpoints_steps=5, log_every=5, **overrides)
 
@@ -217,7 +218,7 @@ def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
     """Every process gets --seed, so they would draw the same dropout masks; the loop reseeds each
     with seed + rank after broadcasting the chief's weights."""
     per_worker_files(tmp_path, 4, 2, seeds=(5, 6))
-    run = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "out"),
+    run = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "out"),
                   bert_config_file=tiny_config(tmp_path / "config.json", dropout=0.5), train_batch_size=2,
                   distribution="multi_worker_mirrored", deterministic=True)
     finish(start_workers("tests/training/rank_dropout.py",

@@ -182,10 +182,50 @@ def test_a_bad_record_in_evaluation_data_is_named(tmp_path):
                     eval_batch_size=4))
 
 
-def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(small_data):
+def test_vocab_smaller_than_an_id_in_the_first_record_is_named_at_start_up(small_data):
+    # On a GPU such an id would read a row of zeros: the first record of each file is checked
+    # before the model is built, every later batch as it is read (the next test).
     tiny_config(small_data / "small_vocab.json", vocab=20)
-    with pytest.raises(ValueError, match=r"token id >= vocab_size 20 of the model config.*Largest id: 49"):
+    first = random_arrays(32, SEQ, PREDS, seed=1)
+    largest = max(first["input_ids"][0].max(), first["masked_lm_ids"][0].max())
+    assert largest >= 20
+    with pytest.raises(ValueError, match=rf"a.tfrecord: record 0 holds token id {largest}, but the model config's "
+                                         r"vocab_size is 20"):
         run(options(small_data, bert_config_file=str(small_data / "small_vocab.json")))
+
+
+def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(tmp_path):
+    arrays = random_arrays(32, SEQ, PREDS, seed=1)
+    arrays["input_ids"][0] = np.minimum(arrays["input_ids"][0], 19)  # record 0 fits, record 1 does not
+    arrays["masked_lm_ids"][0] = np.minimum(arrays["masked_lm_ids"][0], 19)
+    arrays["input_ids"][1, 3] = 49
+    arrays["input_ids"][1:] = np.minimum(arrays["input_ids"][1:], 49)
+    write_records(tmp_path / "a.tfrecord", arrays)
+    tiny_config(tmp_path / "small_vocab.json", vocab=20)
+    with pytest.raises(ValueError, match=r"token id >= vocab_size 20 of the model config.*Largest id: 49"):
+        run(options(tmp_path, bert_config_file=str(tmp_path / "small_vocab.json")))
+
+
+def test_start_up_builds_the_training_data_once(small_data, monkeypatch):
+    import data.input.pretraining_dataset as pipeline
+    read, built = [], []
+    first_example, make = pipeline.first_example, PretrainingRun.train_dataset
+    monkeypatch.setattr(pipeline, "first_example", lambda path: read.append(path) or first_example(path))
+    monkeypatch.setattr(PretrainingRun, "train_dataset", lambda job, consumed=0: built.append(consumed) or
+                        make(job, consumed))
+    PretrainingRun(options(small_data)).train()
+    assert built == [0]
+    assert sorted(read) == [str(small_data / "a.tfrecord"), str(small_data / "b.tfrecord")], \
+        "the first record of each file is read once"
+
+
+def test_a_vocabulary_larger_than_the_config_is_named_at_start_up(small_data):
+    tiny_config(small_data / "config.json")
+    vocab = small_data / "vocab.txt"
+    vocab.write_text("".join(f"token{i}\n" for i in range(120)))
+    with pytest.raises(ValueError, match=r"config.json is too small for the data: the vocabulary .*vocab.txt has 120 "
+                                         r"tokens but vocab_size is \d+"):
+        run(options(small_data, vocab_file=str(vocab)))
 
 
 def test_nan_loss_stops_naming_the_step_and_last_checkpoint(small_data):
@@ -238,8 +278,9 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path, accumula
     per_update = b * accumulation
     a = random_arrays(per_update * steps, SEQ, PREDS, seed=5)
     c = random_arrays(per_update * steps, SEQ, PREDS, seed=6)
-    write_records(tmp_path / "rank0.tfrecord", a)
-    write_records(tmp_path / "rank1.tfrecord", c)
+    # Rank r reads the records of index r modulo 2: one file, a's and c's rows alternating.
+    write_records(tmp_path / "ranks.tfrecord", {name: np.stack([a[name], c[name]], axis=1).reshape(
+        -1, *a[name].shape[1:]) for name in a})
     # One process sees, micro-batch by micro-batch, what the two ranks see together.
     merged = {name: np.concatenate([np.concatenate([a[name][i:i + b], c[name][i:i + b]])
                                     for i in range(0, per_update * steps, b)]) for name in a}
@@ -247,7 +288,7 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path, accumula
     config = tiny_config(tmp_path / "config.json")
     common = dict(bert_config_file=config, num_train_steps=steps, save_checkpoints_steps=steps,
                   num_accumulation_steps=accumulation, num_warmup_steps=1)
-    two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
+    two = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "two"),
                   train_batch_size=b, learning_rate=lr, horovod=True, **common)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     result = subprocess.run([runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON,
@@ -271,14 +312,15 @@ def test_ranks_that_start_apart_train_from_rank_0s_weights(tmp_path):
     runner = _horovodrun()
     b, steps, lr = 2, 2, 1e-2
     a, c = random_arrays(b * steps, SEQ, PREDS, seed=7), random_arrays(b * steps, SEQ, PREDS, seed=8)
-    write_records(tmp_path / "rank0.tfrecord", a)
-    write_records(tmp_path / "rank1.tfrecord", c)
+    # Rank r reads the records of index r modulo 2: one file, a's and c's rows alternating.
+    write_records(tmp_path / "ranks.tfrecord", {name: np.stack([a[name], c[name]], axis=1).reshape(
+        -1, *a[name].shape[1:]) for name in a})
     merged = {name: np.concatenate([np.concatenate([a[name][i:i + b], c[name][i:i + b]])
                                     for i in range(0, b * steps, b)]) for name in a}
     write_records(tmp_path / "single.tfrecord", merged)
     common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
                   save_checkpoints_steps=steps, num_warmup_steps=1, seed=100)
-    two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
+    two = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "two"),
                   train_batch_size=b, learning_rate=lr, horovod=True, **common)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO))
     result = subprocess.run([runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON,
@@ -327,11 +369,16 @@ def test_horovod_is_imported_only_with_the_flag(small_data, use_horovod):
     assert (modules != "") == use_horovod, modules
 
 
-def test_fewer_files_than_processes_is_a_clear_error(small_data):
+def test_fewer_files_than_processes_share_the_records(small_data):
+    # Once an error (each process read its own files); now each reads its share of every file.
     from data.input.pretraining_dataset import pretraining_dataset
-    with pytest.raises(ValueError, match="2 input file.* for 3 processes"):
-        pretraining_dataset([str(small_data / "a.tfrecord"), str(small_data / "b.tfrecord")], 4, SEQ, PREDS,
-                            num_shards=3, shard_index=0)
+    files = [str(small_data / "a.tfrecord"), str(small_data / "b.tfrecord")]
+    shares = [np.concatenate([b["input_ids"].numpy() for b in pretraining_dataset(
+        files, 4, SEQ, PREDS, is_training=False, num_shards=3, shard_index=rank)]) for rank in range(3)]
+    assert [len(share) for share in shares] == [22, 22, 20]  # 11, 11, 10 of each file's 32
+    everything = np.concatenate([b["input_ids"].numpy() for b in pretraining_dataset(files, 4, SEQ, PREDS,
+                                                                                      is_training=False)])
+    assert sorted(map(tuple, np.concatenate(shares))) == sorted(map(tuple, everything))
 
 
 def test_recomputing_layers_ends_with_the_same_weights(small_data):

@@ -110,7 +110,8 @@ def _horovodrun():
 @pytest.mark.slow
 @pytest.mark.horovod
 def test_horovod_ranks_mask_their_own_files(dynamic_data, tmp_path):
-    """Two ranks, one file each, with accumulation: the dynamic pipeline runs under Horovod. (Which
+    """Two ranks, each with its share of every file, with accumulation: the dynamic pipeline runs under
+    Horovod. (Which
     masks a rank draws is tested without Horovod: tests/data/test_dynamic_masking.py, shards.)"""
     runner = _horovodrun()
     directory, vocab, config = dynamic_data

@@ -308,8 +308,18 @@ class Trainer:
         `data` is a function of that count).
         """
         make_dataset = data if callable(data) else (lambda consumed: data)
+        # The dataset is built once, positioned where the latest checkpoint (named by its step)
+        # left off, and its first batch builds the variables; only if the restored step says
+        # otherwise is it built again.
+        per_update = self.settings.num_accumulation_steps * self.distributed.local_replicas
+        latest = tf.train.latest_checkpoint(self.settings.output_dir)
+        if latest:
+            consumed = self._checkpoint_step(latest) * per_update
+        else:
+            consumed = self.step * per_update if self.keeper is not None else 0
+        local = make_dataset(consumed)
         try:
-            first = self._next_batch(iter(make_dataset(0).take(1)))
+            first = self._next_batch(iter(local.take(1)))
         except InputDataError as error:
             if "ran out" in str(error):
                 raise InputDataError("the training dataset is empty") from None
@@ -324,31 +334,71 @@ class Trainer:
             # Weights stay the chief's; dropout masks now differ per process. One process keeps
             # the seed it was given (no reseeding), so its numbers stay what they were.
             keras.utils.set_random_seed(self.settings.seed + self.distributed.rank)
-        consumed = self.step * self.settings.num_accumulation_steps * self.distributed.local_replicas
-        dataset = self.distributed.distribute(lambda: make_dataset(consumed))
+        if self.step * per_update != consumed:
+            consumed = self.step * per_update
+            local = make_dataset(consumed)
+        dataset = self.distributed.distribute(lambda: local)
         self._make_steps(dataset.element_spec)
         self._batch_size = int(tf.nest.flatten(first)[0].shape[0])
         return dataset
 
-    def run_update(self, batches: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:
-        """One update from k micro-batches; returns the logged scalars (loss averaged over them)."""
+    @staticmethod
+    def _checkpoint_step(path: Optional[str]) -> int:
+        """The step in a checkpoint's name (CheckpointKeeper numbers them by step), 0 for none."""
+        match = re.search(r"-(\d+)$", path or "")
+        return int(match.group(1)) if match else 0
+
+    def dispatch_update(self, batches: List[Dict[str, tf.Tensor]]) -> List[Dict[str, object]]:
+        """Runs one update from k micro-batches without waiting for it: the outputs stay tensors."""
         if len(batches) != self.settings.num_accumulation_steps:
             raise ValueError(f"expected {self.settings.num_accumulation_steps} micro-batches, got {len(batches)}")
         outputs = [self._run_step(self._accumulate_step, b) for b in batches[:-1]]
         outputs.append(self._run_step(self._train_step, batches[-1]))
-        k = len(outputs)
+        return outputs
+
+    def mean_loss(self, outputs: List[Dict[str, object]]) -> float:
+        """The update's loss on the host: the mean over its micro-batches (and local replicas)."""
         host = self.distributed.local_mean
-        loss = sum(host(o["loss"]) for o in outputs) / k
+        return sum(host(o["loss"]) for o in outputs) / len(outputs)
+
+    def check_loss(self, loss: float, step: int) -> None:
+        """Stops the run on a non-finite loss in fp32/bf16 (fp16 skips such updates instead)."""
         if not math.isfinite(loss) and self.loss_scale is None:
             raise NonFiniteLossError(
-                f"the loss became {loss} at step {self.step}; last good checkpoint: "
+                f"the loss became {loss} at step {step}; last good checkpoint: "
                 f"{self.last_checkpoint or 'none (no checkpoint was saved yet)'}")
+
+    def host_scalars(self, outputs: List[Dict[str, object]], loss: Optional[float] = None) -> Dict[str, float]:
+        """The logged scalars of one update as Python floats (fetching them waits for the update)."""
+        host = self.distributed.local_mean
+        k = len(outputs)
+        loss = self.mean_loss(outputs) if loss is None else loss
         scalars = {name: sum(host(o["metrics"][name]) for o in outputs) / k for name in outputs[-1]["metrics"]}
         scalars.update({"total_loss": loss, "learning_rate": host(outputs[-1]["learning_rate"]),
                         "loss_scale": host(outputs[-1]["loss_scale"])})
         return scalars
 
+    def run_update(self, batches: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:
+        """One update from k micro-batches; returns the logged scalars (loss averaged over them)."""
+        outputs = self.dispatch_update(batches)
+        loss = self.mean_loss(outputs)
+        self.check_loss(loss, self.step)
+        return self.host_scalars(outputs, loss)
+
+    def _must_sync(self, step: int) -> bool:
+        """Whether the host has to look at the run after reaching `step`: a log, checkpoint or last step."""
+        s = self.settings
+        return step % s.log_every == 0 or step % s.save_checkpoints_steps == 0 or step >= s.num_train_steps
+
     def train(self, data: DataSource) -> TrainResult:
+        """Trains to num_train_steps, logging and saving on their steps.
+
+        Nothing is fetched from the device between log and checkpoint steps: the step is counted
+        on the host, and each update's loss is kept as a tensor and checked for NaN/Inf when the
+        host next syncs (before any log line or checkpoint), naming the first bad update. Under
+        fp16 an overflowing update does not count, so the host count is an upper bound there and is
+        corrected from the optimizer whenever it reaches a log or checkpoint step.
+        """
         dataset = self.prepare(data)
         k = self.settings.num_accumulation_steps
         logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.num_replicas,
@@ -357,13 +407,32 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_begin(self)
         iterator = iter(dataset)
-        logger.start(self.step)
+        synced = self.step  # the step the host last read from the optimizer
+        step = synced
+        logger.start(step)
         scalars: Dict[str, float] = {}
-        saved_step = self.step if self.resumed_from else None
-        while self.step < self.settings.num_train_steps:
-            scalars = self.run_update([self._next_batch(iterator) for _ in range(k)])
-            step = self.step
-            if logger.maybe_log(step, scalars) is not None:
+        saved_step = step if self.resumed_from else None
+        pending: List[List[Dict[str, object]]] = []  # updates dispatched since the last sync
+        while step < self.settings.num_train_steps:
+            try:
+                outputs = self.dispatch_update([self._next_batch(iterator) for _ in range(k)])
+            except Exception:
+                self._check_pending(pending, synced)  # a NaN before the failure is reported first
+                raise
+            pending.append(outputs)
+            step += 1
+            if not self._must_sync(step):
+                continue
+            self._check_pending(pending, synced)
+            pending = []
+            if self.loss_scale is not None:
+                step = self.step
+            synced = step
+            if not self._must_sync(step):
+                continue
+            if step % self.settings.log_every == 0 or step >= self.settings.num_train_steps:
+                scalars = self.host_scalars(outputs)
+            if step % self.settings.log_every == 0 and logger.maybe_log(step, scalars) is not None:
                 for callback in self.callbacks:
                     callback.on_log(step, scalars, self)
             if (step % self.settings.save_checkpoints_steps == 0 or step >= self.settings.num_train_steps) \
@@ -373,6 +442,14 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_end(self)
         return TrainResult(self.step, self.last_checkpoint, self.resumed_from, scalars)
+
+    def _check_pending(self, pending: List[List[Dict[str, object]]], synced: int) -> None:
+        """Raises NonFiniteLossError for the first update in `pending` (those after step `synced`)
+        whose loss is not finite; without loss scaling every update counts, so it names its step."""
+        if self.loss_scale is not None:
+            return
+        for offset, outputs in enumerate(pending, start=1):
+            self.check_loss(self.mean_loss(outputs), synced + offset)
 
     def _save(self, step: int) -> None:
         path = self.keeper.save(step)

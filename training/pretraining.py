@@ -9,6 +9,7 @@ from absl import logging
 from data.input.dynamic_masking import DynamicMasking
 from data.input.pretraining_dataset import pretraining_dataset
 from data.input.records import expand_input_files
+from data.tokenization import load_vocab
 from fileio.atomic import write_text
 from modeling import NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_model
 from training.checkpointing import restore_for_inference
@@ -51,6 +52,10 @@ class PretrainingRun:
         self.precision = self.setup.precision
         self.config = self.setup.config
         self.model = self.setup.model
+        if options.vocab_file:
+            # ids are line numbers: the largest + 1 is the table size it needs
+            self.setup.check_ids_fit(vocab_size=max(load_vocab(options.vocab_file).values(), default=-1) + 1,
+                                     vocab_source=options.vocab_file)
         self.input_files = expand_input_files(options.input_file)
         self.masking = DynamicMasking.from_vocab_file(options.vocab_file, options.masked_lm_prob, options.seed,
                                                       self.config.vocab_size) if options.dynamic_masking else None

@@ -49,6 +49,13 @@ class RunSetup:
         with self.distributed.scope():
             return create_optimizer(name, learning_rate, num_train_steps, num_warmup_steps, name_of=name_of, **kwargs)
 
+    def check_ids_fit(self, vocab_size: Optional[int] = None, vocab_source: str = "",
+                      max_segment_id: Optional[int] = None, segment_source: str = "") -> None:
+        """Raises one ValueError naming the numbers and files when the config's embedding tables
+        cannot hold the vocabulary or the segment ids (check_ids_fit)."""
+        check_ids_fit(self.config, self.options.bert_config_file, vocab_size, vocab_source, max_segment_id,
+                      segment_source)
+
     def trainer(self, loss_fn, optimizer, num_train_steps: int, callbacks: Iterable[Callback] = ()) -> Trainer:
         return Trainer(self.model, loss_fn, optimizer, self.options.loop_settings(num_train_steps, seed=self.seed),
                        self.precision, self.distributed, callbacks)
@@ -76,3 +83,21 @@ def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], keras.M
         model = build_model(config)
         model.ensure_built()
     return RunSetup(options, distributed, precision, config, model, seed)
+
+
+def check_ids_fit(config: NezhaConfig, config_file: str, vocab_size: Optional[int] = None, vocab_source: str = "",
+                  max_segment_id: Optional[int] = None, segment_source: str = "") -> None:
+    """Checked at start-up because the model cannot check it well: on a GPU an id past the end of an
+    embedding table reads a row of zeros (and under XLA the last row) instead of failing, so a
+    vocabulary larger than the config's vocab_size, or sentence pairs (segment id 1) with a
+    type_vocab_size of 1, would train silently wrong."""
+    problems = []
+    if vocab_size is not None and vocab_size > config.vocab_size:
+        problems.append(f"the vocabulary {vocab_source} has {vocab_size} tokens but vocab_size is "
+                        f"{config.vocab_size}")
+    if max_segment_id is not None and max_segment_id >= config.type_vocab_size:
+        problems.append(f"{segment_source} has segment id {max_segment_id} but type_vocab_size is "
+                        f"{config.type_vocab_size} (sentence pairs need at least 2)")
+    if problems:
+        raise ValueError(f"the model config {config_file} is too small for the data: {'; '.join(problems)}. "
+                         f"Use the config the vocabulary and the checkpoint belong to.")

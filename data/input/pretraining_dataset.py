@@ -4,15 +4,19 @@ from typing import Optional, Sequence
 import tensorflow as tf
 
 from data.input.records import (InputFileError, check_first_record, first_example, parse_checked,
-                                records_with_origin, shuffled_records)
+                                ordered_records, records_with_origin, shuffled_records)
 from data.record_schema import ID_FEATURES, WORD_IDS, masked_lengths
 
 
-def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int) -> None:
-    """Reads the first record of `path` and says which feature has which length, if any is wrong.
+def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int,
+                         vocab_size: Optional[int] = None) -> None:
+    """Reads the first record of `path` and says which feature has which length, if any is wrong,
+    or which id does not fit `vocab_size`.
 
-    A quick look before the model is built, so that a wrong file (or wrong flags) is reported at
-    once; every later record is checked as it is read (`_decoder`).
+    A quick look before the model is built, so that a wrong file (or wrong flags, or a config
+    smaller than the vocabulary the data was written with) is reported at once; every later record
+    is checked as it is read (`_decoder`, `_vocab_check`: on a GPU an id past the embedding table
+    would otherwise read zeros).
     """
     feature = first_example(path).features.feature
     expected = masked_lengths(max_seq_length, max_predictions_per_seq)
@@ -20,6 +24,12 @@ def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq
         raise InputFileError(f"{path}: holds unmasked records (written with create_pretraining_data.py "
                              f"--dynamic_masking): train with --dynamic_masking (and --vocab_file)")
     check_first_record(path, feature, expected)
+    if vocab_size is not None:
+        largest = max(max(feature[name].int64_list.value, default=0) for name in ID_FEATURES)
+        if largest >= vocab_size:
+            raise InputFileError(f"{path}: record 0 holds token id {largest}, but the model config's vocab_size is "
+                                 f"{vocab_size}: the data was written with a larger vocabulary; use a config "
+                                 f"whose vocab_size covers it")
 
 
 def _decoder(max_seq_length: int, max_predictions_per_seq: int):
@@ -50,39 +60,38 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                         seed: int = 12345, masking=None) -> tf.data.Dataset:
     """Batches of feature dicts (int32 ids, float32 weights).
 
-    Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
-    size. As the original: file order shuffled, records interleaved from several files and
-    shuffled in a 100-record buffer (`num_cpu_threads` files read in parallel: the run passes its
-    process's share of the host's cores). With `deterministic`: files and records in order, no
-    shuffling, and `skip_batches` batches skipped (to resume exactly). Evaluation: every record
-    of every file once, in order, the last batch possibly smaller.
+    Each of `num_shards` processes reads its share of every file: the records whose index in their
+    file is shard_index modulo num_shards (data.input.records.records_with_origin), so the shares
+    are disjoint, every process mixes files, and there may be fewer files than processes.
+    Training: this process's records, repeated, batches of a fixed size. As the original: file
+    order shuffled, records interleaved from several files and shuffled in a 100-record buffer
+    (`num_cpu_threads` files read in parallel: the run passes its process's share of the host's
+    cores).
+    With `deterministic`: files and records in order, no shuffling, and `skip_batches` batches
+    skipped (to resume exactly: whole files by their record counts, then the rest of one file,
+    before anything is parsed). Evaluation: every record of this process's share once, in order,
+    the last batch possibly smaller.
 
     With `masking` (a data.input.dynamic_masking.DynamicMasking) the files hold unmasked records of
     create_pretraining_data.py --dynamic_masking and the masks are drawn here, anew every time a
     record is read; the batches have the same features.
     """
     files = list(input_files)
-    if num_shards > 1:
-        if len(files) < num_shards:
-            raise InputFileError(
-                f"{len(files)} input file(s) for {num_shards} processes: each process reads its own files, so "
-                f"at least {num_shards} are needed (write the data as more files)")
-        files = files[shard_index::num_shards]
     if masking is not None:
         dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
-                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed)
+                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed, num_shards)
         dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
         return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
-        check_record_lengths(path, max_seq_length, max_predictions_per_seq)
+        check_record_lengths(path, max_seq_length, max_predictions_per_seq, vocab_size)
 
-    names = tf.data.Dataset.from_tensor_slices(files)
     if not is_training:
-        records = names.flat_map(records_with_origin)
+        records = tf.data.Dataset.from_tensor_slices(files).flat_map(
+            lambda path: records_with_origin(path, num_shards, shard_index))
     elif deterministic:
-        records = names.flat_map(records_with_origin).repeat().skip(skip_batches * batch_size)
+        records = ordered_records(files, skip_batches * batch_size, num_shards, shard_index)
     else:
-        records = shuffled_records(files, num_cpu_threads, seed)
+        records = shuffled_records(files, num_cpu_threads, seed, num_shards, shard_index)
     dataset = records.batch(batch_size, drop_remainder=is_training)
     dataset = dataset.map(_decoder(max_seq_length, max_predictions_per_seq),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -4,7 +4,8 @@ Shared by the pipeline over masked records (data/input/pretraining_dataset.py) a
 masks unmasked records (data/input/dynamic_masking.py); the features and their lengths are
 data/record_schema.py's.
 """
-from typing import Dict, List, Sequence, Union
+import functools
+from typing import Dict, List, Sequence, Tuple, Union
 
 import tensorflow as tf
 
@@ -60,19 +61,75 @@ def check_first_record(path: str, feature, expected: Lengths) -> None:
             raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
 
 
-def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int) -> tf.data.Dataset:
+def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int, num_shards: int = 1,
+                     shard_index: int = 0) -> tf.data.Dataset:
     """(file, index, record) in the original's training order: files shuffled and repeated, records
-    interleaved from several files and shuffled in a 100-record buffer."""
+    interleaved from several files and shuffled in a 100-record buffer. Each of `num_shards`
+    processes reads its share of every file (`records_with_origin`), so every process mixes files."""
     names = tf.data.Dataset.from_tensor_slices(list(files)).repeat().shuffle(len(files), seed=seed)
-    records = names.interleave(records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
+    records = names.interleave(lambda path: records_with_origin(path, num_shards, shard_index),
+                               cycle_length=min(num_cpu_threads, len(files)),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     return records.shuffle(100, seed=seed)
 
 
-def records_with_origin(path):
-    """The records of one file, each with its file name and index, so that a bad one can be named."""
+def records_with_origin(path, num_shards: int = 1, shard_index: int = 0):
+    """The records of one file, each with its file name and index, so that a bad one can be named.
+
+    With several shards (processes), shard `shard_index` takes the records whose index in the file
+    is shard_index modulo num_shards: disjoint shares that together hold every record, whatever
+    the number of files, and each process reads from every file.
+    """
     records = tf.data.TFRecordDataset(path)
-    return tf.data.Dataset.zip((tf.data.Dataset.from_tensors(path).repeat(), tf.data.Dataset.range(2**62), records))
+    records = tf.data.Dataset.zip((tf.data.Dataset.from_tensors(path).repeat(), tf.data.Dataset.range(2**62), records))
+    return records.shard(num_shards, shard_index) if num_shards > 1 else records
+
+
+@functools.lru_cache(maxsize=None)
+def _count_records(path: str, size: int, mtime: float) -> int:
+    del size, mtime  # in the key only: a rewritten file is counted again
+    try:
+        return int(tf.data.TFRecordDataset(path).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+    except tf.errors.OpError as error:
+        raise InputFileError(f"{path}: cannot read as TFRecord: {error.message}") from None
+
+
+def count_records(path: str) -> int:
+    """How many records `path` holds: read once per process (without parsing), then cached."""
+    stat = tf.io.gfile.stat(path)
+    return _count_records(path, stat.length, stat.mtime_nsec)
+
+
+def stream_position(files: Sequence[str], skip_records: int, num_shards: int = 1,
+                    shard_index: int = 0) -> Tuple[int, int, int]:
+    """Where a shard's stream of `files` (file after file, repeated) stands after `skip_records`
+    records: (epoch, index of the file, records of that file's share to skip). Whole epochs and
+    whole files are passed over by their record counts, so no skipped file is read but to count it."""
+    shares = [len(range(shard_index, count_records(path), num_shards)) for path in files]
+    total = sum(shares)
+    if total == 0:
+        raise InputFileError(f"the input files hold no record for process {shard_index} of {num_shards}")
+    epoch, rest = divmod(skip_records, total)
+    for index, share in enumerate(shares):
+        if rest < share:
+            return epoch, index, rest
+        rest -= share
+    raise AssertionError("unreachable: rest < total")
+
+
+def ordered_records(files: Sequence[str], skip_records: int = 0, num_shards: int = 1,
+                    shard_index: int = 0) -> tf.data.Dataset:
+    """(file, index, record) of this shard, file after file, repeated, from record `skip_records` on."""
+    def read(path, skip=0):
+        return records_with_origin(path, num_shards, shard_index).skip(skip)
+
+    epochs = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(read).repeat()
+    if skip_records == 0:
+        return epochs
+    _, first, offset = stream_position(files, skip_records, num_shards, shard_index)
+    skips = [offset] + [0] * (len(files) - first - 1)
+    partial = tf.data.Dataset.from_tensor_slices((list(files[first:]), tf.constant(skips, tf.int64))).flat_map(read)
+    return partial.concatenate(epochs)
 
 
 def parse_checked(paths: tf.Tensor, indices: tf.Tensor, records: tf.Tensor, expected: Lengths) -> Dict[str, tf.Tensor]:

@@ -45,6 +45,8 @@ def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_we
         warning = initial_encoder_warning(model, arrays, options.init_checkpoint)
         if warning:
             logging.warning("%s", warning)
+    setup.check_ids_fit(max_segment_id=int(arrays["segment_ids"].max(initial=0)),
+                        segment_source=f"the training data in {options.data_dir}")
     num_examples = len(next(iter(arrays.values())))
     # An update consumes num_accumulation_steps micro-batches on every process.
     num_train_steps, num_warmup_steps = train_steps(num_examples,
@@ -78,6 +80,10 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     # One seed for the head's initialisation, dropout and (below) the shuffling of the training data.
     setup = set_up_run(options, lambda config: build_model(task, options, config), seed=options.seed)
     distributed, model = setup.distributed, setup.model
+    tokenizer = getattr(task, "tokenizer", None)
+    if tokenizer is not None:
+        setup.check_ids_fit(vocab_size=max(tokenizer.vocab.values(), default=-1) + 1,
+                            vocab_source=options.spm_model_file or options.vocab_file)
     if options.export_hf_dir:
         hf_model_class(model)  # a model transformers has no class for (a CRF tagger) fails before training
     training = options.do_train or options.do_train_and_eval

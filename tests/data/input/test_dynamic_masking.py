@@ -266,21 +266,26 @@ def test_same_seed_same_masks_other_epoch_other_masks(zh_records, tmp_path, voca
     assert np.array_equal(np.concatenate([b["input_ids"].numpy() for b in evaluation]), flat(first, "input_ids")[:32])
 
 
-def test_a_rank_draws_the_masks_of_its_own_files(zh_records, tmp_path, vocab_file):
-    """Under Horovod each rank reads files[rank::size]; with --deterministic a record's masks depend
-    on its file's name and index, not on the rank or the number of ranks."""
+def test_a_rank_draws_the_masks_of_its_share_of_every_file(zh_records, tmp_path, vocab_file):
+    """Under Horovod each rank reads the records of every file whose index is its rank modulo the
+    number of ranks; with --deterministic a record's masks depend on its file's name and index,
+    not on the rank or the number of ranks, so they are the single process's masks of those records."""
     records = list(tf.data.TFRecordDataset(str(zh_records)).take(32).as_numpy_iterator())
     paths = [tmp_path / f"part{i}.tfrecord" for i in range(2)]
     for i, path in enumerate(paths):
         with tf.io.TFRecordWriter(str(path)) as writer:
             for record in records[16 * i:16 * (i + 1)]:
                 writer.write(record)
+    files = [str(p) for p in paths]
+    alone = pretraining_dataset(files, 8, SEQ, PREDS, deterministic=True, masking=masking_for(vocab_file))
+    alone = [{k: v.numpy() for k, v in b.items()} for b in alone.take(4)]
     for rank in range(2):
-        sharded = pretraining_dataset([str(p) for p in paths], 8, SEQ, PREDS, num_shards=2, shard_index=rank,
+        sharded = pretraining_dataset(files, 8, SEQ, PREDS, num_shards=2, shard_index=rank,
                                       deterministic=True, masking=masking_for(vocab_file))
-        alone = batches(paths[rank], vocab_file, 2)
-        assert np.array_equal(flat([next(iter(sharded.skip(i))) for i in range(2)], "input_ids"),
-                              flat(alone, "input_ids"))
+        sharded = [{k: v.numpy() for k, v in b.items()} for b in sharded.take(2)]
+        mine = np.arange(32) % 2 == rank  # index in its file (16 each) modulo 2
+        for name in ("input_ids", "masked_lm_positions", "masked_lm_ids"):
+            assert np.array_equal(flat(sharded, name), flat(alone, name)[mine]), name
     # The two files hold different records, drawn with different keys: the ranks' streams differ.
     assert not np.array_equal(flat(batches(paths[0], vocab_file, 2), "masked_lm_positions"),
                               flat(batches(paths[1], vocab_file, 2), "masked_lm_positions"))

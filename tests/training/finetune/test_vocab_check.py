@@ -1,0 +1,56 @@
+"""Fine-tuning checks at start-up that the config's embedding tables hold the vocabulary and the
+segment ids (on a GPU an id past a table's end reads zeros instead of failing)."""
+import dataclasses
+import types
+
+import numpy as np
+import pytest
+
+from modeling.task_models import NezhaForClassification
+from training.finetune.options import FineTuneOptions
+from training.finetune.run import run
+
+
+class _PairTask:
+    """A sentence-pair task whose data and tokenizer are given; it must never reach training."""
+    main_metric = "accuracy"
+    serving_outputs = ("probabilities",)
+
+    def __init__(self, config, vocab_size):
+        self.config = config
+        self.tokenizer = types.SimpleNamespace(vocab={f"t{i}": i for i in range(vocab_size)})
+
+    def build_model(self, config):
+        return NezhaForClassification(config, num_labels=2)
+
+    def train_arrays(self):
+        segments = np.zeros((8, 6), np.int32)
+        segments[:, 3:] = 1  # the second sentence of each pair
+        return {"input_ids": np.ones((8, 6), np.int32), "input_mask": np.ones((8, 6), np.int32),
+                "segment_ids": segments, "label_ids": np.zeros((8,), np.int32)}
+
+    def loss_fn(self, model, features, training):
+        raise AssertionError("the check must stop the run before training")
+
+
+def start(tmp_path, config, vocab_size):
+    config_file = tmp_path / "bert_config.json"
+    config.to_json_file(config_file)
+    options = FineTuneOptions(data_dir=str(tmp_path / "data"), output_dir=str(tmp_path / "out"),
+                              bert_config_file=str(config_file), vocab_file=str(tmp_path / "vocab.txt"), do_train=True)
+    run(_PairTask(config, vocab_size), options)
+
+
+def test_a_vocabulary_larger_than_vocab_size_stops_the_run(tiny, tmp_path):
+    config, _ = tiny
+    with pytest.raises(ValueError, match=rf"bert_config.json is too small for the data: the vocabulary .*vocab.txt "
+                                         rf"has {config.vocab_size + 1} tokens but vocab_size is {config.vocab_size}"):
+        start(tmp_path, config, config.vocab_size + 1)
+
+
+def test_sentence_pairs_need_two_segment_types(tiny, tmp_path):
+    config, _ = tiny
+    single = dataclasses.replace(config, type_vocab_size=1)
+    with pytest.raises(ValueError, match=r"the training data in .*data has segment id 1 but type_vocab_size is 1 "
+                                         r"\(sentence pairs need at least 2\)"):
+        start(tmp_path, single, config.vocab_size)
