@@ -4,6 +4,7 @@ a killed worker stops the others with an error naming it, and a rerun resumes.""
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,8 +17,8 @@ import pytest
 import tensorflow as tf
 
 from tests.training.pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
-from tests.test_run_pretraining import (PREDS, SEQ, _horovodrun, assert_same_weights, exported, flags_of,  # noqa: E402
-                                  options, script)
+from tests.test_run_pretraining import (PREDS, SEQ, _horovodrun, assert_same_logged_loss,  # noqa: E402
+                                        assert_same_weights, exported, flags_of, options, script)
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -81,7 +82,7 @@ def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulati
     b, steps, lr = 2, 3, 1e-2
     per_worker_files(tmp_path, b, steps, seeds=(5, 6), accumulation=accumulation)
     common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
-                  save_checkpoints_steps=steps, num_accumulation_steps=accumulation, num_warmup_steps=1)
+                  save_checkpoints_steps=steps, num_accumulation_steps=accumulation, num_warmup_steps=1, log_every=1)
     two = options(tmp_path, input_file=f"{tmp_path}/rank*.tfrecord", output_dir=str(tmp_path / "two"),
                   train_batch_size=b, learning_rate=lr, distribution="multi_worker_mirrored", do_eval=True,
                   eval_batch_size=2, max_eval_steps=2, **common)
@@ -96,6 +97,7 @@ def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulati
     assert single.returncode == 0, single.stderr[-3000:]
     assert_same_weights(exported(two.output_dir, steps), exported(one.output_dir, steps), atol=1e-5)
     assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only the chief writes summaries"
+    assert_same_logged_loss(two.output_dir, one.output_dir, steps)
     results = [dict(line.split(" = ") for line in (tmp_path / name / "eval_results.txt").read_text().splitlines())
                for name in ("two", "one")]
     assert results[0].keys() == results[1].keys()
@@ -264,3 +266,44 @@ def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixture
     assert len(names) > 20
     for name in names:
         np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name), atol=1e-5, err_msg=name)
+
+
+def test_run_clf_trains_and_evaluates_on_two_worker_processes(fixtures_dir, vocab_file, shared_dir, tmp_path):
+    """Two MultiWorkerMirrored processes fine-tune together: one update counter (each update takes a
+    batch from each worker's shard), the learning rate scaled by the 2 replicas, and only the chief
+    writes checkpoints and results."""
+    source = shared_dir / "data" / "chnsenticorp"
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    for name in ("train.tsv", "dev.tsv"):
+        lines = (source / name).read_text(encoding="utf-8").splitlines()[:9]  # header + 8 examples
+        (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    output_dir = tmp_path / "two"
+    args = [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
+            f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={output_dir}", "--task_name=chnsenti",
+            "--max_seq_length=32", "--do_train", "--do_eval", "--train_batch_size=2", "--eval_batch_size=4",
+            "--num_train_epochs=2", "--learning_rate=1e-3", "--warmup_proportion=0", "--log_every=1",
+            "--distribution=multi_worker_mirrored"]
+    processes = start_workers("run_clf.py", args, logs=tmp_path)
+    for p in processes:
+        p.wait(timeout=600)
+    outputs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert [p.returncode for p in processes] == [0, 0], "\n=====\n".join(o[-6000:] for o in outputs)
+    assert "process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.002" in outputs[0]
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(output_dir)))
+    # 8 examples, 2 epochs, a batch of 2 on each of 2 workers: 4 updates
+    assert reader.get_tensor("optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE") == 4
+    # The same weights evaluated by one process give the same results as the two workers' evaluation.
+    alone = tmp_path / "alone"
+    shutil.copytree(output_dir, alone)
+    (alone / "eval_results.txt").unlink()
+    single_args = [a for a in args if not a.startswith(("--output_dir", "--distribution", "--do_train"))]
+    single = subprocess.run([PYTHON, str(REPO / "run_clf.py"), *single_args, f"--output_dir={alone}"], cwd=REPO,
+                            env=MIRRORED_ENV, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    results = [dict(line.split(" = ") for line in (d / "eval_results.txt").read_text().splitlines())
+               for d in (output_dir, alone)]
+    assert results[0].keys() == results[1].keys() and "eval_accuracy" in results[0]
+    for key in results[0]:
+        np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-5, err_msg=key)

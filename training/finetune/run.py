@@ -84,6 +84,17 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     if training:
         report = setup.start_weights()
         train(task, setup, keep_best=options.do_train_and_eval, check_initial_weights=report is not None)
+    # Evaluation, prediction and export are the chief's alone, outside every collective. The others
+    # never read output_dir after training (the chief may still be writing the last checkpoint
+    # there), and wait for the chief rather than exit: under tf.distribute a worker that exits is
+    # soon reported as crashed and the chief's collectives are aborted.
+    if distributed.is_chief:
+        infer(task, options, model, training)
+    distributed.barrier()
+
+
+def infer(task: FineTuneTask, options: FineTuneOptions, model, training: bool) -> None:
+    """Evaluation, prediction and exports asked for, with the weights restore_for_inference picks."""
     if not (options.do_eval or options.do_predict or options.do_train_and_eval or options.export_dir
             or options.export_hf_dir):
         return
@@ -91,8 +102,6 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     source = restore_for_inference(model, options.output_dir, None if training else options.init_checkpoint,
                                    prefer_best=options.do_train_and_eval or not training)
     logging.info("evaluating / predicting with weights from %s", source)
-    if not distributed.is_chief:
-        return
     if options.do_eval or options.do_train_and_eval:
         results = task.evaluate(model)
         task.write_eval_results(results, options.output_dir)
