@@ -40,12 +40,12 @@ def initial_encoder_warning(model, arrays, source: str, examples: int = 32):
 def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_weights: bool):
     """Steps from the training set's size, then the loop (evaluating and keeping best/ when keep_best)."""
     options, distributed, model = setup.options, setup.distributed, setup.model
-    arrays = task.train_arrays()
+    # Each process converts (and keeps) only its shard of the training set.
+    arrays, num_examples = task.train_arrays(distributed.size, distributed.rank)
     if check_initial_weights and distributed.is_chief:
         warning = initial_encoder_warning(model, arrays, options.init_checkpoint)
         if warning:
             logging.warning("%s", warning)
-    num_examples = len(next(iter(arrays.values())))
     # An update consumes num_accumulation_steps micro-batches on every process.
     num_train_steps, num_warmup_steps = train_steps(num_examples,
                                                     options.train_batch_size * options.num_accumulation_steps,
@@ -58,10 +58,9 @@ def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_we
     if keep_best:
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
     trainer = setup.trainer(task.loss_fn, optimizer, num_train_steps, callbacks)
-    shard = (distributed.size, distributed.rank)
     # A function of the batches consumed: a resumed run continues the shuffled stream where it stopped.
     return trainer.train(lambda consumed: make_dataset(arrays, options.train_batch_size, training=True,
-                                                       seed=options.seed, shard=shard, consumed_batches=consumed))
+                                                       seed=options.seed, consumed_batches=consumed))
 
 
 def build_model(task: FineTuneTask, options: FineTuneOptions, config):

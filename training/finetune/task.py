@@ -1,7 +1,7 @@
 """What a fine-tuning task supplies to the run (FineTuneTask), inference over in-memory arrays,
 and the original's `key = value` results layout."""
 import weakref
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -55,7 +55,11 @@ class FineTuneTask:
     def build_model(self, config: NezhaConfig) -> keras.Model:
         raise NotImplementedError
 
-    def train_arrays(self) -> Dict:
+    def train_arrays(self, num_shards: int = 1, index: int = 0) -> Tuple[Dict, int]:
+        """(the training features of shard `index` of `num_shards`, i.e. features[index::num_shards],
+        the number of training features in all shards). A task whose examples give one feature each
+        tokenizes only the shard's examples: several processes then tokenize the training set once
+        between them, rather than once each."""
         raise NotImplementedError
 
     def loss_fn(self, model, features, training):

@@ -52,8 +52,11 @@ class ReadingTask(FineTuneTask):
     def build_model(self, config):
         return NezhaForSpanExtraction(config, recompute_layers=self.options.recompute_layers)
 
-    def train_arrays(self):
-        return features_to_arrays(self._convert(self.data.examples("train"), True), TRAIN_FIELDS)
+    def train_arrays(self, num_shards=1, index=0):
+        # A long context gives several windows (features): a process cannot know which features are
+        # its shard without converting every example, so each converts the whole training set.
+        arrays = features_to_arrays(self._convert(self.data.examples("train"), True), TRAIN_FIELDS)
+        return {name: values[index::num_shards] for name, values in arrays.items()}, len(arrays["input_ids"])
 
     def loss_fn(self, model, features, training):
         outputs = model(features, training=training)
