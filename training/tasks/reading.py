@@ -43,6 +43,7 @@ class ReadingTask(FineTuneTask):
         self.tokenizer = options.make_tokenizer()
         self.data = ReadingData(options.task_name, options.data_dir, options.train_file, options.predict_file)
         self._inference = None
+        self._answers = None  # the dev file as parsed JSON, for the official metrics
         self._last = None
 
     def _convert(self, examples, training):
@@ -74,9 +75,10 @@ class ReadingTask(FineTuneTask):
 
     def evaluate(self, model):
         self._last = self._predict(model, self.options.eval_batch_size)
-        with open(self.data.path("dev"), encoding="utf-8") as f:
-            dataset = json.load(f)
-        result = reading_metrics(dataset, self._last[0], log=None)
+        if self._answers is None:  # read once: --do_train_and_eval evaluates at every checkpoint
+            with open(self.data.path("dev"), encoding="utf-8") as f:
+                self._answers = json.load(f)
+        result = reading_metrics(self._answers, self._last[0], log=None)
         return {**result, "F1": float(result["F1"])}  # the number compared for the best checkpoint
 
     def write_eval_results(self, results, output_dir):
