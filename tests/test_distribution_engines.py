@@ -254,14 +254,20 @@ def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
 
 
 # -- fine-tuning ----------------------------------------------------------------------------
-def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixtures_dir, vocab_file, shared_dir,
-                                                                         tmp_path):
+def eight_examples(shared_dir, tmp_path):
+    """A data dir holding chnsenticorp's first 8 training and dev examples."""
     source = shared_dir / "data" / "chnsenticorp"
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     for name in ("train.tsv", "dev.tsv"):
         lines = (source / name).read_text(encoding="utf-8").splitlines()[:9]  # header + 8 examples
         (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data_dir
+
+
+def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixtures_dir, vocab_file, shared_dir,
+                                                                         tmp_path):
+    data_dir = eight_examples(shared_dir, tmp_path)
     tiny = fixtures_dir / "nezha_tiny_lamb"
     config = json.loads((tiny / "bert_config.json").read_text())
     # no dropout (nor the head's fixed 0.1, see mirrored_run.py): masks differ with the batch per replica
@@ -295,12 +301,7 @@ def test_run_clf_trains_and_evaluates_on_two_worker_processes(fixtures_dir, voca
     """Two MultiWorkerMirrored processes fine-tune together: one update counter (each update takes a
     batch from each worker's shard), the learning rate scaled by the 2 replicas; only the chief
     evaluates and writes checkpoints and results, which equal one process evaluating the same weights."""
-    source = shared_dir / "data" / "chnsenticorp"
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
-    for name in ("train.tsv", "dev.tsv"):
-        lines = (source / name).read_text(encoding="utf-8").splitlines()[:9]  # header + 8 examples
-        (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    data_dir = eight_examples(shared_dir, tmp_path)
     tiny = fixtures_dir / "nezha_tiny_lamb"
     output_dir = tmp_path / "two"
     args = [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
