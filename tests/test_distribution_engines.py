@@ -331,3 +331,47 @@ def test_run_clf_trains_and_evaluates_on_two_worker_processes(fixtures_dir, voca
     assert results[0].keys() == results[1].keys() and "eval_accuracy" in results[0]
     for key in results[0]:
         np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("engine", ["multi_worker_mirrored", pytest.param("horovod", marks=pytest.mark.horovod)])
+def test_run_clf_keeps_the_best_checkpoint_evaluating_on_the_chief_alone(engine, fixtures_dir, vocab_file,
+                                                                          shared_dir, tmp_path):
+    """--do_train_and_eval on two processes: at each checkpoint the chief evaluates while the other
+    waits in the next update's allreduce; the chief's results equal one process evaluating best/."""
+    data_dir = eight_examples(shared_dir, tmp_path)
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    output_dir = tmp_path / "two"
+    args = [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
+            f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={output_dir}", "--task_name=chnsenti",
+            "--max_seq_length=32", "--do_train_and_eval", "--train_batch_size=2", "--eval_batch_size=4",
+            "--num_train_epochs=2", "--learning_rate=1e-3", "--warmup_proportion=0", "--save_checkpoints_steps=2"]
+    if engine == "horovod":
+        command = [_horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, str(REPO / "run_clf.py")]
+        result = subprocess.run(command + args + ["--distribution=horovod"], cwd=REPO, env=MIRRORED_ENV,
+                                capture_output=True, text=True, timeout=900)
+        text = result.stdout + result.stderr
+        assert result.returncode == 0, text[-6000:]
+        lines = text.splitlines()
+        outputs = ["\n".join(line for line in lines if line.startswith(f"[{rank}]")) for rank in (0, 1)]
+    else:
+        outputs = run_workers("run_clf.py", args + ["--distribution=multi_worker_mirrored"], tmp_path)
+    # 8 examples, 2 epochs, 2 x 2 per update: 4 updates, checkpoints (and evaluations) at steps 2 and 4
+    for step in (2, 4):
+        assert f"step {step}: dev accuracy" in outputs[0], outputs[0][-3000:]
+    assert "dev accuracy" not in outputs[1] and "evaluating / predicting" not in outputs[1], outputs[1][-3000:]
+    best = json.loads((output_dir / "best_eval_results.txt").read_text())
+    assert best["step"] in (2, 4)
+    alone = tmp_path / "alone"
+    shutil.copytree(output_dir, alone)
+    (alone / "eval_results.txt").unlink()
+    single_args = [a for a in args if not a.startswith(("--output_dir", "--do_train_and_eval"))]
+    single = subprocess.run([PYTHON, str(REPO / "run_clf.py"), *single_args, "--do_eval", f"--output_dir={alone}"],
+                            cwd=REPO, env=MIRRORED_ENV, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert f"weights from {alone}/best/model" in single.stderr
+    results = [dict(line.split(" = ") for line in (d / "eval_results.txt").read_text().splitlines())
+               for d in (output_dir, alone)]
+    assert results[0].keys() == results[1].keys() and "eval_accuracy" in results[0]
+    for key in results[0]:
+        np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-5, err_msg=key)
+    assert float(results[0]["eval_accuracy"]) == pytest.approx(best["accuracy"])
