@@ -4,6 +4,7 @@ a killed worker stops the others with an error naming it, and a rerun resumes.""
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,8 +17,8 @@ import pytest
 import tensorflow as tf
 
 from tests.training.pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
-from tests.test_run_pretraining import (PREDS, SEQ, _horovodrun, assert_same_weights, exported, flags_of,  # noqa: E402
-                                  options, script)
+from tests.test_run_pretraining import (PREDS, SEQ, _horovodrun, assert_same_logged_loss,  # noqa: E402
+                                        assert_same_weights, exported, flags_of, options, script)
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -42,26 +43,49 @@ def worker_env(ports, index):
                 PYTHONPATH=str(REPO))
 
 
-def start_workers(script_name, args, count=2, logs=None):
-    """`count` processes of `script_name` forming one MultiWorkerMirroredStrategy cluster on localhost."""
+def start_workers(script_name, args, count, logs):
+    """`count` processes of `script_name` forming one MultiWorkerMirroredStrategy cluster on localhost,
+    each writing stdout and stderr to logs/worker<index>.log."""
     ports = free_ports(count)
     processes = []
     for index in range(count):
-        out = open(logs / f"worker{index}.log", "w") if logs else subprocess.PIPE
-        processes.append(subprocess.Popen([PYTHON, str(REPO / script_name), *args], cwd=REPO,
-                                          env=worker_env(ports, index), stdout=out, stderr=subprocess.STDOUT,
-                                          text=True))
+        with open(logs / f"worker{index}.log", "w") as out:
+            processes.append(subprocess.Popen([PYTHON, str(REPO / script_name), *args], cwd=REPO,
+                                              env=worker_env(ports, index), stdout=out, stderr=subprocess.STDOUT))
     return processes
 
 
-def finish(processes, timeout=600):
-    outputs = []
-    for process in processes:
-        out, _ = process.communicate(timeout=timeout)
-        outputs.append(out)
-    for process, out in zip(processes, outputs):
-        assert process.returncode == 0, out[-4000:]
-    return outputs
+# What a worker prints when its TF_CONFIG port was taken by another process between free_ports and
+# the worker's start (seconds later, once TensorFlow is imported).
+PORT_TAKEN = "Could not start gRPC server"
+
+
+def run_workers(script_name, args, logs, count=2, attempts=3, timeout=600):
+    """Runs a cluster of `count` workers to the end and returns each one's log (stdout and stderr,
+    also kept in logs/worker<i>.log); asserts that every one exited with 0, showing all the logs
+    otherwise. A cluster whose port was taken is started again on new ports."""
+    for attempt in range(attempts):
+        processes = start_workers(script_name, args, count, logs)
+        deadline = time.monotonic() + timeout
+        try:
+            while any(p.poll() is None for p in processes):
+                failed = [i for i, p in enumerate(processes) if p.returncode not in (None, 0)]
+                if any(PORT_TAKEN in (logs / f"worker{i}.log").read_text() for i in failed):
+                    break  # the others would wait for the failed one: start again
+                assert time.monotonic() < deadline, f"the workers did not end within {timeout} s"
+                time.sleep(0.5)
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+        outputs = [(logs / f"worker{i}.log").read_text() for i in range(count)]
+        if attempt + 1 < attempts and any(PORT_TAKEN in out for out in outputs):
+            continue
+        codes = [p.returncode for p in processes]
+        assert codes == [0] * count, f"exit codes {codes}\n" + "\n".join(
+            f"===== worker {i} =====\n{out[-6000:]}" for i, out in enumerate(outputs))
+        return outputs
 
 
 def per_worker_files(tmp_path, b, steps, seeds, accumulation=1):
@@ -82,11 +106,11 @@ def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulati
     b, steps, lr = 2, 3, 1e-2
     per_worker_files(tmp_path, b, steps, seeds=(5, 6), accumulation=accumulation)
     common = dict(bert_config_file=tiny_config(tmp_path / "config.json"), num_train_steps=steps,
-                  save_checkpoints_steps=steps, num_accumulation_steps=accumulation, num_warmup_steps=1)
+                  save_checkpoints_steps=steps, num_accumulation_steps=accumulation, num_warmup_steps=1, log_every=1)
     two = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "two"),
                   train_batch_size=b, learning_rate=lr, distribution="multi_worker_mirrored", do_eval=True,
                   eval_batch_size=2, max_eval_steps=2, **common)
-    outputs = finish(start_workers("run_pretraining.py", flags_of(two)))
+    outputs = run_workers("run_pretraining.py", flags_of(two), tmp_path)
     assert "multi_worker_mirrored: process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.02" in outputs[0]
     # the learning rate is multiplied by the 2 replicas, as under Horovod: the single run uses 2 x lr
     # each worker evaluates the first 4 records of its share: the single run's first 8
@@ -97,6 +121,7 @@ def test_two_workers_equal_one_process_with_twice_the_batch(tmp_path, accumulati
     assert single.returncode == 0, single.stderr[-3000:]
     assert_same_weights(exported(two.output_dir, steps), exported(one.output_dir, steps), atol=1e-5)
     assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only the chief writes summaries"
+    assert_same_logged_loss(two.output_dir, one.output_dir, steps)
     results = [dict(line.split(" = ") for line in (tmp_path / name / "eval_results.txt").read_text().splitlines())
                for name in ("two", "one")]
     assert results[0].keys() == results[1].keys()
@@ -162,7 +187,7 @@ def checkpoint_step(output_dir):
 @pytest.mark.parametrize("victim", [1, 0])
 def test_a_killed_worker_stops_the_other_naming_it_and_a_restart_resumes(tmp_path, victim):
     run = fault_run(tmp_path, distribution="multi_worker_mirrored")
-    processes = start_workers("run_pretraining.py", flags_of(run), logs=tmp_path)
+    processes = start_workers("run_pretraining.py", flags_of(run), 2, tmp_path)
     try:
         wait_for_checkpoint(run.output_dir, processes)
         processes[victim].send_signal(signal.SIGKILL)
@@ -179,7 +204,7 @@ def test_a_killed_worker_stops_the_other_naming_it_and_a_restart_resumes(tmp_pat
     assert "Traceback" not in log
     at_kill = checkpoint_step(run.output_dir)
     rerun = dataclasses.replace(run, num_train_steps=at_kill + 3)
-    outputs = finish(start_workers("run_pretraining.py", flags_of(rerun)))
+    outputs = run_workers("run_pretraining.py", flags_of(rerun), tmp_path)
     assert f"resuming from {run.output_dir}/ckpt-{at_kill}" in outputs[0]
     assert checkpoint_step(run.output_dir) == at_kill + 3
 
@@ -221,8 +246,8 @@ def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
     run = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "out"),
                   bert_config_file=tiny_config(tmp_path / "config.json", dropout=0.5), train_batch_size=2,
                   distribution="multi_worker_mirrored", deterministic=True)
-    finish(start_workers("tests/training/rank_dropout.py",
-                         [json.dumps(vars(run)), str(tmp_path / "single.tfrecord"), str(tmp_path)]))
+    run_workers("tests/training/rank_dropout.py",
+                [json.dumps(vars(run)), str(tmp_path / "single.tfrecord"), str(tmp_path)], tmp_path)
     ranks = [dict(np.load(tmp_path / f"rank{rank}.npz")) for rank in (0, 1)]
     outputs = [r.pop("outputs") for r in ranks]
     assert_same_weights(ranks[0], ranks[1], atol=0)
@@ -230,14 +255,20 @@ def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
 
 
 # -- fine-tuning ----------------------------------------------------------------------------
-def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixtures_dir, vocab_file, shared_dir,
-                                                                         tmp_path):
+def eight_examples(shared_dir, tmp_path):
+    """A data dir holding chnsenticorp's first 8 training and dev examples."""
     source = shared_dir / "data" / "chnsenticorp"
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     for name in ("train.tsv", "dev.tsv"):
         lines = (source / name).read_text(encoding="utf-8").splitlines()[:9]  # header + 8 examples
         (data_dir / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data_dir
+
+
+def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixtures_dir, vocab_file, shared_dir,
+                                                                         tmp_path):
+    data_dir = eight_examples(shared_dir, tmp_path)
     tiny = fixtures_dir / "nezha_tiny_lamb"
     config = json.loads((tiny / "bert_config.json").read_text())
     # no dropout (nor the head's fixed 0.1, see mirrored_run.py): masks differ with the batch per replica
@@ -302,3 +333,83 @@ def test_fp16_allreduce_applies_the_uncompressed_update_and_never_overflows_a_gr
     # first moment after one update: (1 - beta_1) * the averaged gradient 40000
     moments = [out[f"large/compressed/slots/{j}"] for j in range(3)]
     assert any(np.allclose(m, 0.1 * 40000.0, rtol=1e-3) and m.shape == (4,) for m in moments), moments
+
+
+def test_run_clf_trains_and_evaluates_on_two_worker_processes(fixtures_dir, vocab_file, shared_dir, tmp_path):
+    """Two MultiWorkerMirrored processes fine-tune together: one update counter (each update takes a
+    batch from each worker's shard), the learning rate scaled by the 2 replicas; only the chief
+    evaluates and writes checkpoints and results, which equal one process evaluating the same weights."""
+    data_dir = eight_examples(shared_dir, tmp_path)
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    output_dir = tmp_path / "two"
+    args = [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
+            f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={output_dir}", "--task_name=chnsenti",
+            "--max_seq_length=32", "--do_train", "--do_eval", "--train_batch_size=2", "--eval_batch_size=4",
+            "--num_train_epochs=2", "--learning_rate=1e-3", "--warmup_proportion=0", "--log_every=1",
+            "--distribution=multi_worker_mirrored"]
+    outputs = run_workers("run_clf.py", args, tmp_path)
+    assert "process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.002" in outputs[0]
+    assert "dev accuracy" in outputs[0]
+    # worker 1 neither reads output_dir after training nor evaluates
+    assert "evaluating / predicting" not in outputs[1] and "dev accuracy" not in outputs[1], outputs[1][-3000:]
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(output_dir)))
+    # 8 examples, 2 epochs, a batch of 2 on each of 2 workers: 4 updates
+    assert reader.get_tensor("optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE") == 4
+    assert len(os.listdir(output_dir / "train")) == 1, "one event file: only the chief writes summaries"
+    # The same weights evaluated by one process give the same results as the two workers' evaluation.
+    alone = tmp_path / "alone"
+    shutil.copytree(output_dir, alone)
+    (alone / "eval_results.txt").unlink()
+    single_args = [a for a in args if not a.startswith(("--output_dir", "--distribution", "--do_train"))]
+    single = subprocess.run([PYTHON, str(REPO / "run_clf.py"), *single_args, f"--output_dir={alone}"], cwd=REPO,
+                            env=MIRRORED_ENV, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    results = [dict(line.split(" = ") for line in (d / "eval_results.txt").read_text().splitlines())
+               for d in (output_dir, alone)]
+    assert results[0].keys() == results[1].keys() and "eval_accuracy" in results[0]
+    for key in results[0]:
+        np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("engine", ["multi_worker_mirrored", pytest.param("horovod", marks=pytest.mark.horovod)])
+def test_run_clf_keeps_the_best_checkpoint_evaluating_on_the_chief_alone(engine, fixtures_dir, vocab_file,
+                                                                          shared_dir, tmp_path):
+    """--do_train_and_eval on two processes: at each checkpoint the chief evaluates while the other
+    waits in the next update's allreduce; the chief's results equal one process evaluating best/."""
+    data_dir = eight_examples(shared_dir, tmp_path)
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    output_dir = tmp_path / "two"
+    args = [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
+            f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={output_dir}", "--task_name=chnsenti",
+            "--max_seq_length=32", "--do_train_and_eval", "--train_batch_size=2", "--eval_batch_size=4",
+            "--num_train_epochs=2", "--learning_rate=1e-3", "--warmup_proportion=0", "--save_checkpoints_steps=2"]
+    if engine == "horovod":
+        command = [_horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, str(REPO / "run_clf.py")]
+        result = subprocess.run(command + args + ["--distribution=horovod"], cwd=REPO, env=MIRRORED_ENV,
+                                capture_output=True, text=True, timeout=900)
+        text = result.stdout + result.stderr
+        assert result.returncode == 0, text[-6000:]
+        lines = text.splitlines()
+        outputs = ["\n".join(line for line in lines if line.startswith(f"[{rank}]")) for rank in (0, 1)]
+    else:
+        outputs = run_workers("run_clf.py", args + ["--distribution=multi_worker_mirrored"], tmp_path)
+    # 8 examples, 2 epochs, 2 x 2 per update: 4 updates, checkpoints (and evaluations) at steps 2 and 4
+    for step in (2, 4):
+        assert f"step {step}: dev accuracy" in outputs[0], outputs[0][-3000:]
+    assert "dev accuracy" not in outputs[1] and "evaluating / predicting" not in outputs[1], outputs[1][-3000:]
+    best = json.loads((output_dir / "best_eval_results.txt").read_text())
+    assert best["step"] in (2, 4)
+    alone = tmp_path / "alone"
+    shutil.copytree(output_dir, alone)
+    (alone / "eval_results.txt").unlink()
+    single_args = [a for a in args if not a.startswith(("--output_dir", "--do_train_and_eval"))]
+    single = subprocess.run([PYTHON, str(REPO / "run_clf.py"), *single_args, "--do_eval", f"--output_dir={alone}"],
+                            cwd=REPO, env=MIRRORED_ENV, capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert f"weights from {alone}/best/model" in single.stderr
+    results = [dict(line.split(" = ") for line in (d / "eval_results.txt").read_text().splitlines())
+               for d in (output_dir, alone)]
+    assert results[0].keys() == results[1].keys() and "eval_accuracy" in results[0]
+    for key in results[0]:
+        np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-5, err_msg=key)
+    assert float(results[0]["eval_accuracy"]) == pytest.approx(best["accuracy"])

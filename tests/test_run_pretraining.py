@@ -60,6 +60,26 @@ def exported(output_dir, step):
     return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
 
 
+def logged_scalars(output_dir, name="total_loss"):
+    """{step: value} of a scalar the chief wrote to output_dir/train's event files."""
+    values = {}
+    for path in sorted((Path(output_dir) / "train").glob("events.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag == name:
+                    values[event.step] = float(tf.make_ndarray(value.tensor))
+    return values
+
+
+def assert_same_logged_loss(two_dir, one_dir, steps):
+    """The loss logged by several processes is the mean over all of them, as one process at the
+    whole batch logs it (rank 0's own loss would differ: its batch is half of it)."""
+    two, one = logged_scalars(two_dir), logged_scalars(one_dir)
+    assert sorted(two) == sorted(one) == list(range(1, steps + 1))
+    for step in one:
+        np.testing.assert_allclose(two[step], one[step], atol=1e-5, err_msg=f"total_loss at step {step}")
+
+
 def assert_same_weights(a, b, atol):
     assert a.keys() == b.keys()
     for name in a:
@@ -287,7 +307,7 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path, accumula
     write_records(tmp_path / "single.tfrecord", merged)
     config = tiny_config(tmp_path / "config.json")
     common = dict(bert_config_file=config, num_train_steps=steps, save_checkpoints_steps=steps,
-                  num_accumulation_steps=accumulation, num_warmup_steps=1)
+                  num_accumulation_steps=accumulation, num_warmup_steps=1, log_every=1)
     two = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "two"),
                   train_batch_size=b, learning_rate=lr, horovod=True, **common)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
@@ -303,6 +323,7 @@ def test_two_processes_equal_one_process_with_twice_the_batch(tmp_path, accumula
     two_weights, one_weights = exported(two.output_dir, steps), exported(one.output_dir, steps)
     assert_same_weights(two_weights, one_weights, atol=1e-5)
     assert len(os.listdir(tmp_path / "two" / "train")) == 1, "one event file: only rank 0 writes summaries"
+    assert_same_logged_loss(two.output_dir, one.output_dir, steps)
 
 
 @pytest.mark.slow

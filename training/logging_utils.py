@@ -31,10 +31,14 @@ class ProgressLogger:
         self._start_time = time.perf_counter()
         self._start_step = step
 
+    def due(self, step: int) -> bool:
+        """Whether maybe_log(step, ...) logs, decided alike on every process (by the step alone)."""
+        return step % self.every == 0 and step != self._start_step
+
     def maybe_log(self, step: int, scalars: Dict[str, float], force: bool = False) -> Optional[str]:
         if self._start_step is None:
             self.start(step - 1)
-        if not (force or step % self.every == 0) or step == self._start_step:
+        if not (force or self.due(step)) or step == self._start_step:
             return None
         now = time.perf_counter()
         throughput = (step - self._start_step) * self.sequences_per_update / max(now - self._start_time, 1e-9)

@@ -432,6 +432,8 @@ class Trainer:
                 continue
             if step % self.settings.log_every == 0 or step >= self.settings.num_train_steps:
                 scalars = self.host_scalars(outputs)
+                if logger.due(step):
+                    scalars = self.mean_over_processes(scalars)
             if step % self.settings.log_every == 0 and logger.maybe_log(step, scalars) is not None:
                 for callback in self.callbacks:
                     callback.on_log(step, scalars, self)
@@ -450,6 +452,17 @@ class Trainer:
             return
         for offset, outputs in enumerate(pending, start=1):
             self.check_loss(self.mean_loss(outputs), synced + offset)
+
+    def mean_over_processes(self, scalars: Dict[str, float]) -> Dict[str, float]:
+        """The scalars (each already the mean over this process's replicas) averaged over every
+        process: the loss of the whole update rather than the chief's share of it. One allreduce,
+        which every process must make at the same step (the loop makes it on log steps only)."""
+        if self.distributed.size == 1:
+            return scalars
+        names = list(scalars)
+        local = tf.constant([float(scalars[name]) for name in names], tf.float64)
+        total, = self.distributed.allreduce_sum([local])
+        return {name: float(value) / self.distributed.size for name, value in zip(names, total.numpy())}
 
     def _save(self, step: int) -> None:
         path = self.keeper.save(step)

@@ -133,7 +133,13 @@ class TFDistributeEngine(Engine):
             return list(values)
         if self._sum is None:
             self._sum = tf.function(lambda values: self.strategy.run(self._chief_replica_sum, args=(values,)))
-        summed = self._sum([tf.convert_to_tensor(v) for v in values])
+        try:
+            summed = self._sum([tf.convert_to_tensor(v) for v in values])
+        except tf.errors.OpError as error:
+            explained = self.explain(error)
+            if explained is error:
+                raise
+            raise explained from None
         return [self.strategy.experimental_local_results(s)[0] for s in summed]
 
     def broadcast_variables(self, variables):

@@ -15,7 +15,11 @@ LOSS_HISTORY = "loss_history.json"
 
 class KeepBestCheckpoint(Callback):
     """At every checkpoint: evaluate on dev and, when the main metric improves, copy the model's
-    weights to output_dir/best (written under a temporary name, then renamed)."""
+    weights to output_dir/best (written under a temporary name, then renamed).
+
+    The chief alone evaluates, outside every collective; the other processes go on to the next
+    update, whose gradient allreduce waits for the chief.
+    """
 
     def __init__(self, evaluate: Callable, main_metric: str, output_dir: str):
         self.evaluate = evaluate
@@ -35,16 +39,17 @@ class KeepBestCheckpoint(Callback):
                              self.best_value, self.best_step)
 
     def on_checkpoint(self, step, trainer):
+        if not trainer.is_chief:
+            return
         results = self.evaluate(trainer.model)
         value = float(results[self.main_metric])
         logging.info("step %d: dev %s = %.6f (best so far: %s)", step, self.main_metric, value, self.best_value)
         if self.best_value is not None and value <= self.best_value:
             return
         self.best_value, self.best_step = value, step
-        if trainer.is_chief:
-            save_best_weights(trainer.model, self.output_dir)
-            write_json(os.path.join(self.output_dir, BEST_RESULTS),
-                       {"step": step, self.main_metric: value, "results": results})
+        save_best_weights(trainer.model, self.output_dir)
+        write_json(os.path.join(self.output_dir, BEST_RESULTS),
+                   {"step": step, self.main_metric: value, "results": results})
 
 
 def read_best(output_dir: str, main_metric: str) -> tuple:

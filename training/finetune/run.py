@@ -40,14 +40,14 @@ def initial_encoder_warning(model, arrays, source: str, examples: int = 32):
 def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_weights: bool):
     """Steps from the training set's size, then the loop (evaluating and keeping best/ when keep_best)."""
     options, distributed, model = setup.options, setup.distributed, setup.model
-    arrays = task.train_arrays()
+    # Each process converts (and keeps) only its shard of the training set.
+    arrays, num_examples = task.train_arrays(distributed.size, distributed.rank)
     if check_initial_weights and distributed.is_chief:
         warning = initial_encoder_warning(model, arrays, options.init_checkpoint)
         if warning:
             logging.warning("%s", warning)
     setup.check_ids_fit(max_segment_id=int(arrays["segment_ids"].max(initial=0)),
                         segment_source=f"the training data in {options.data_dir}")
-    num_examples = len(next(iter(arrays.values())))
     # An update consumes num_accumulation_steps micro-batches on every process.
     num_train_steps, num_warmup_steps = train_steps(num_examples,
                                                     options.train_batch_size * options.num_accumulation_steps,
@@ -60,10 +60,9 @@ def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_we
     if keep_best:
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
     trainer = setup.trainer(task.loss_fn, optimizer, num_train_steps, callbacks)
-    shard = (distributed.size, distributed.rank)
     # A function of the batches consumed: a resumed run continues the shuffled stream where it stopped.
     return trainer.train(lambda consumed: make_dataset(arrays, options.train_batch_size, training=True,
-                                                       seed=options.seed, shard=shard, consumed_batches=consumed))
+                                                       seed=options.seed, consumed_batches=consumed))
 
 
 def build_model(task: FineTuneTask, options: FineTuneOptions, config):
@@ -90,6 +89,17 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     if training:
         report = setup.start_weights()
         train(task, setup, keep_best=options.do_train_and_eval, check_initial_weights=report is not None)
+    # Evaluation, prediction and export are the chief's alone, outside every collective. The others
+    # never read output_dir after training (the chief may still be writing the last checkpoint
+    # there), and wait for the chief rather than exit: under tf.distribute a worker that exits is
+    # soon reported as crashed and the chief's collectives are aborted.
+    if distributed.is_chief:
+        infer(task, options, model, training)
+    distributed.barrier()
+
+
+def infer(task: FineTuneTask, options: FineTuneOptions, model, training: bool) -> None:
+    """Evaluation, prediction and exports asked for, with the weights restore_for_inference picks."""
     if not (options.do_eval or options.do_predict or options.do_train_and_eval or options.export_dir
             or options.export_hf_dir):
         return
@@ -97,8 +107,6 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     source = restore_for_inference(model, options.output_dir, None if training else options.init_checkpoint,
                                    prefer_best=options.do_train_and_eval or not training)
     logging.info("evaluating / predicting with weights from %s", source)
-    if not distributed.is_chief:
-        return
     if options.do_eval or options.do_train_and_eval:
         results = task.evaluate(model)
         task.write_eval_results(results, options.output_dir)

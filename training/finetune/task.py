@@ -1,6 +1,7 @@
 """What a fine-tuning task supplies to the run (FineTuneTask), inference over in-memory arrays,
 and the original's `key = value` results layout."""
-from typing import Dict, List, Optional
+import weakref
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -15,10 +16,29 @@ def format_key_values(results: Dict[str, float]) -> str:
     return "".join(f"{key} = {value}\n" for key, value in results.items())
 
 
+# model -> {output keys: compiled inference}: one tf.function per model, so that evaluating at every
+# checkpoint (--do_train_and_eval) and then predicting reuse one trace instead of tracing anew each time.
+COMPILED_INFERENCE = weakref.WeakKeyDictionary()
+
+
+def inference_function(model, output_keys) -> Callable:
+    """The compiled function from a batch of features to the model's named outputs (built once per
+    model and keys; it holds the model weakly, so a dropped model is not kept alive by the cache)."""
+    keys = tuple(output_keys)
+    by_keys = COMPILED_INFERENCE.setdefault(model, {})
+    if keys not in by_keys:
+        model_ref = weakref.ref(model)
+
+        def outputs(features):
+            results = model_ref()(features, training=False)
+            return {key: results[key] for key in keys}
+        by_keys[keys] = tf.function(outputs, reduce_retracing=True)
+    return by_keys[keys]
+
+
 def run_model(model, arrays: Dict, batch_size: int, output_keys) -> Dict:
     """The model's named outputs over arrays, in order, concatenated as NumPy."""
-    step = tf.function(lambda features: {k: model(features, training=False)[k] for k in output_keys},
-                       reduce_retracing=True)
+    step = inference_function(model, output_keys)
     collected = {key: [] for key in output_keys}
     for features in make_dataset(arrays, batch_size, training=False):
         for key, value in step(features).items():
@@ -35,7 +55,11 @@ class FineTuneTask:
     def build_model(self, config: NezhaConfig) -> keras.Model:
         raise NotImplementedError
 
-    def train_arrays(self) -> Dict:
+    def train_arrays(self, num_shards: int = 1, index: int = 0) -> Tuple[Dict, int]:
+        """(the training features of shard `index` of `num_shards`, i.e. features[index::num_shards],
+        the number of training features in all shards). A task whose examples give one feature each
+        tokenizes only the shard's examples: several processes then tokenize the training set once
+        between them, rather than once each."""
         raise NotImplementedError
 
     def loss_fn(self, model, features, training):

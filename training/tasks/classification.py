@@ -45,8 +45,13 @@ class ClassificationTask(FineTuneTask):
         return NezhaForClassification(config, num_labels=len(self.data.labels),
                                       recompute_layers=self.options.recompute_layers)
 
-    def train_arrays(self):
-        return self.arrays("train")
+    def train_arrays(self, num_shards=1, index=0):
+        if num_shards == 1:
+            return self.arrays("train"), len(self.arrays("train")["label_id"])
+        examples = self.data.examples("train")  # one feature per example
+        features = convert_examples(examples[index::num_shards], self.data.labels, self.options.max_seq_length,
+                                    self.tokenizer)
+        return features_to_arrays(features, FEATURE_FIELDS), len(examples)
 
     def hf_labels(self):
         return list(self.data.labels)

@@ -53,9 +53,15 @@ class NerTask(FineTuneTask):
         # tag ids start at 1: id 0 is the padding the model never predicts at real positions
         return ["[PAD]"] + list(self.data.labels)
 
-    def train_arrays(self):
+    def train_arrays(self, num_shards=1, index=0):
         write_text(os.path.join(self.options.output_dir, LABEL_LIST_FILE), "\n".join(self.data.labels) + "\n")
-        return self.split("train")[2]
+        if num_shards == 1:
+            arrays = self.split("train")[2]
+            return arrays, len(arrays["label_ids"])
+        sentences = self.data.sentences("train")  # one feature per sentence
+        features = convert_sentences(sentences[index::num_shards], self.data.labels, self.options.max_seq_length,
+                                     self.tokenizer, source=self.data.path("train"))
+        return features_to_arrays(features, FEATURE_FIELDS), len(sentences)
 
     def loss_fn(self, model, features, training):
         outputs = model(features, training=training)

@@ -43,6 +43,7 @@ class ReadingTask(FineTuneTask):
         self.tokenizer = options.make_tokenizer()
         self.data = ReadingData(options.task_name, options.data_dir, options.train_file, options.predict_file)
         self._inference = None
+        self._answers = None  # the dev file as parsed JSON, for the official metrics
         self._last = None
 
     def _convert(self, examples, training):
@@ -52,8 +53,11 @@ class ReadingTask(FineTuneTask):
     def build_model(self, config):
         return NezhaForSpanExtraction(config, recompute_layers=self.options.recompute_layers)
 
-    def train_arrays(self):
-        return features_to_arrays(self._convert(self.data.examples("train"), True), TRAIN_FIELDS)
+    def train_arrays(self, num_shards=1, index=0):
+        # A long context gives several windows (features): a process cannot know which features are
+        # its shard without converting every example, so each converts the whole training set.
+        arrays = features_to_arrays(self._convert(self.data.examples("train"), True), TRAIN_FIELDS)
+        return {name: values[index::num_shards] for name, values in arrays.items()}, len(arrays["input_ids"])
 
     def loss_fn(self, model, features, training):
         outputs = model(features, training=training)
@@ -71,9 +75,10 @@ class ReadingTask(FineTuneTask):
 
     def evaluate(self, model):
         self._last = self._predict(model, self.options.eval_batch_size)
-        with open(self.data.path("dev"), encoding="utf-8") as f:
-            dataset = json.load(f)
-        result = reading_metrics(dataset, self._last[0], log=None)
+        if self._answers is None:  # read once: --do_train_and_eval evaluates at every checkpoint
+            with open(self.data.path("dev"), encoding="utf-8") as f:
+                self._answers = json.load(f)
+        result = reading_metrics(self._answers, self._last[0], log=None)
         return {**result, "F1": float(result["F1"])}  # the number compared for the best checkpoint
 
     def write_eval_results(self, results, output_dir):

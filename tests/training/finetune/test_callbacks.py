@@ -31,6 +31,20 @@ def test_keep_best_keeps_the_best_checkpoint(tiny, tmp_path):
     assert '"step": 2' in (tmp_path / BEST_RESULTS).read_text()
 
 
+def test_only_the_chief_evaluates_and_writes_best(tmp_path):
+    """Another process goes on training while the chief evaluates: evaluating on every process
+    repeats the whole dev set there for nothing."""
+    class NotChief:
+        is_chief = False
+        model = None
+
+    evaluated = []
+    keeper = KeepBestCheckpoint(lambda m: evaluated.append(m) or {"accuracy": 1.0}, "accuracy", str(tmp_path))
+    keeper.on_checkpoint(1, NotChief())
+    assert evaluated == [] and keeper.best_step is None
+    assert not (tmp_path / BEST_RESULTS).exists() and not (tmp_path / "best").exists()
+
+
 class _ResumedTrainer(_FakeTrainer):
     def __init__(self, model, resumed_from):
         super().__init__(model)
