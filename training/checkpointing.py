@@ -4,14 +4,17 @@ from (output_dir's latest checkpoint, its best/ copy, or --init_checkpoint), and
 Reading and writing a checkpoint of any format is modeling/checkpoints/'s job; this module only
 decides which checkpoint a run uses, and calls `load_checkpoint` once for it.
 """
+import contextlib
+import glob
 import os
+import shutil
 from typing import Optional
 
 import tensorflow as tf
 from absl import logging
 
 from compat.keras import keras
-from fileio.atomic import atomic_directory
+from fileio.atomic import atomic_directory, write_failure
 from modeling.checkpoints import CheckpointError, load_checkpoint, save_tf2_checkpoint
 
 __all__ = ["BEST_DIR", "CheckpointError", "CheckpointKeeper", "ensure_writable_dir", "load_initial_weights",
@@ -53,15 +56,37 @@ class CheckpointKeeper:
         return tf.train.latest_checkpoint(self.directory)
 
     def save(self, step: int) -> Optional[str]:
+        """Writes ckpt-<step> (chief only). A failed write (disk full, file too large, read-only
+        folder) removes what it left and raises a WriteError naming the path and the intact checkpoint."""
         if not self.is_chief:
             return None
-        return self.manager.save(checkpoint_number=step)
+        previous = self.latest
+        try:
+            return self.manager.save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as error:
+            prefix = os.path.join(self.directory, f"ckpt-{step}")
+            failure = write_failure(prefix, error)
+            if failure is None:
+                raise
+            if self.latest != prefix:  # the state file still names the previous one: remove the partial
+                remove_checkpoint_files(prefix)
+            raise type(failure)(f"{failure}; the previous checkpoint {previous or '(none)'} is intact") from None
 
     def restore_latest(self) -> Optional[str]:
         path = self.latest
         if path is not None:
             self.checkpoint.restore(path).assert_existing_objects_matched()
         return path
+
+
+def remove_checkpoint_files(prefix: str) -> None:
+    """Deletes the files of the checkpoint `prefix` and TensorFlow's temporary folder for it, if any."""
+    for name in glob.glob(glob.escape(prefix) + ".*") + glob.glob(glob.escape(prefix) + "_temp*"):
+        if os.path.isdir(name):
+            shutil.rmtree(name, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(name)
 
 
 def load_initial_weights(model: keras.Model, path: str, log: bool = True, what: str = "init_checkpoint"):

@@ -19,6 +19,7 @@ from absl import flags, logging
 
 from training.finetune.options import FineTuneOptions
 from training.options import PretrainingOptions, RunOptions
+from training.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 FLAGS = flags.FLAGS
 
@@ -238,17 +239,23 @@ def options_from_flags(options_class):
 def training_errors() -> tuple:
     """What a training script reports as a one-line error rather than a traceback: bad files, data,
     config, flags and checkpoints, a diverging loss, a failed Horovod set-up."""
+    from fileio.atomic import WriteError
     from modeling.checkpoints import CheckpointError
     from training.distribution import DistributedError
     from training.loop import NonFiniteLossError
-    return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError)
+    return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError, WriteError)
 
 
 def run_main(program: str, function, *args, errors=None) -> None:
     """The one way a script fails on bad input: `<program>: error: <message>` on stderr (and in the
-    log), exit code 1, no traceback. `errors` defaults to training_errors()."""
+    log), exit code 1, no traceback. `errors` defaults to training_errors(). A run stopped by
+    SIGTERM / SIGINT after saving (training/preemption.py) prints `<program>: preempted ...` and exits
+    with PREEMPTED_EXIT_CODE (75)."""
     try:
         function(*args)
+    except Preempted as stop:
+        print(f"{program}: {stop}", file=sys.stderr)
+        sys.exit(PREEMPTED_EXIT_CODE)
     except errors or training_errors() as error:
         logging.error("%s", error)
         print(f"{program}: error: {error}", file=sys.stderr)

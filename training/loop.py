@@ -7,7 +7,6 @@ its gradient part XLA-compiled (the optimizer XLA-compiles each variable's updat
 Replicas, their allreduce and the update of every variable copy are the distribution engine's
 (training/distribution/): the same step runs on every engine.
 """
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
@@ -23,7 +22,9 @@ from training.checkpointing import CheckpointKeeper, ensure_writable_dir
 from training.distribution import DistributedError, Engine
 from training.distribution.single import SingleDevice
 from training.logging_utils import ProgressLogger
+from training.numerics import NonFiniteLossError, NumbersGuard, weights_are_finite
 from training.precision import Precision
+from training.preemption import Preempted, PreemptionWatch
 
 LossFn = Callable[[keras.Model, Dict[str, tf.Tensor], bool], Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
 # metric_fn(model, features) -> {name: (weighted sum, total weight)} for one batch.
@@ -42,10 +43,6 @@ def _readable(message: str) -> str:
     if match:  # tf.debugging.Assert with one message tensor (e.g. a record of the wrong length)
         return match.group(1)
     return message.splitlines()[0] if message else message
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
 
 
 class InputDataError(ValueError):
@@ -116,6 +113,7 @@ class Trainer:
         self._variables: List[tf.Variable] = []
         self._train_step = None
         self._accumulate_step = None
+        self.numbers = NumbersGuard(loss_scaled=self.loss_scale is not None)
         if self.is_chief:
             ensure_writable_dir(settings.output_dir)
 
@@ -321,17 +319,19 @@ class Trainer:
         outputs.append(self._run_step(self._train_step, batches[-1]))
         k = len(outputs)
         host = self.distributed.local_mean
+        self.numbers.record([o["loss"] for o in outputs], outputs[-1]["finite"], outputs[-1]["loss_scale"])
         loss = sum(host(o["loss"]) for o in outputs) / k
-        if not math.isfinite(loss) and self.loss_scale is None:
-            raise NonFiniteLossError(
-                f"the loss became {loss} at step {self.step}; last good checkpoint: "
-                f"{self.last_checkpoint or 'none (no checkpoint was saved yet)'}")
         scalars = {name: sum(host(o["metrics"][name]) for o in outputs) / k for name in outputs[-1]["metrics"]}
         scalars.update({"total_loss": loss, "learning_rate": host(outputs[-1]["learning_rate"]),
                         "loss_scale": host(outputs[-1]["loss_scale"])})
         return scalars
 
     def train(self, data: DataSource) -> TrainResult:
+        # SIGTERM / SIGINT from here on: finish the update, save, raise Preempted (training/preemption.py)
+        with PreemptionWatch() as preemption:
+            return self._train(data, preemption)
+
+    def _train(self, data: DataSource, preemption: PreemptionWatch) -> TrainResult:
         dataset = self.prepare(data)
         k = self.settings.num_accumulation_steps
         logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.num_replicas,
@@ -344,9 +344,11 @@ class Trainer:
         scalars: Dict[str, float] = {}
         saved_step = self.step if self.resumed_from else None
         while self.step < self.settings.num_train_steps:
+            self._stop_if_preempted(preemption, saved_step)
             scalars = self.run_update([self._next_batch(iterator) for _ in range(k)])
             step = self.step
             if logger.maybe_log(step, scalars) is not None:
+                self.check_numbers()
                 for callback in self.callbacks:
                     callback.on_log(step, scalars, self)
             if (step % self.settings.save_checkpoints_steps == 0 or step >= self.settings.num_train_steps) \
@@ -357,7 +359,37 @@ class Trainer:
             callback.on_train_end(self)
         return TrainResult(self.step, self.last_checkpoint, self.resumed_from, scalars)
 
+    def check_numbers(self) -> None:
+        """Raises NonFiniteLossError if an update since the last check went bad (training/numerics.py)."""
+        self.numbers.check(self.step, self.distributed.local_mean, self.last_checkpoint)
+
+    def _stop_if_preempted(self, preemption: PreemptionWatch, saved_step: Optional[int]) -> None:
+        """After a SIGTERM / SIGINT on any process: save (unless this step is saved), log and raise Preempted."""
+        signal_name = preemption.signal_name
+        if self.distributed.size > 1:
+            # every process stops after the same update, whichever of them got the signal
+            noted = self.distributed.allreduce_sum([tf.constant(0.0 if signal_name is None else 1.0)])[0]
+            if float(noted) > 0 and signal_name is None:
+                signal_name = "a signal to another process"
+        if signal_name is None:
+            return
+        step = self.step
+        if saved_step != step and step > 0:
+            self._save(step)
+        self.distributed.barrier()  # the others wait until the chief's checkpoint is written
+        where = self.last_checkpoint if self.is_chief else "the chief's checkpoint"
+        message = (f"preempted by {signal_name} at step {step} of {self.settings.num_train_steps}; "
+                   f"{where or 'no checkpoint (nothing trained yet)'} holds the run: run the same command again "
+                   f"to resume from it")
+        logging.warning("%s", message)
+        raise Preempted(message)
+
     def _save(self, step: int) -> None:
+        # never a checkpoint of weights that went bad
+        self.check_numbers()
+        if not weights_are_finite(self.model.variables):
+            raise NonFiniteLossError(f"the weights became non-finite by step {step}; last good checkpoint: "
+                                     f"{self.last_checkpoint or 'none (no checkpoint was saved yet)'}")
         path = self.keeper.save(step)
         if path:
             self.last_checkpoint = path
