@@ -27,17 +27,22 @@ class WriteError(OSError):
 
 def write_failure(path, error: BaseException):
     """`error` as a WriteError naming `path` when it is a failed write (an OSError of WRITE_ERRNOS, or
-    another library's error saying so), else None."""
+    another library's error saying so), else None. A WriteError from a nested writer is renamed to
+    `path`: the outermost writer's output is the one the user asked for."""
     if isinstance(error, WriteError):
-        return error
-    if isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
+        reason = getattr(error, "reason", None)
+        if reason is None:
+            return error
+    elif isinstance(error, OSError) and error.errno in WRITE_ERRNOS:
         reason = error.strerror
     else:
         text = str(error)
         reason = next((r for r in WRITE_REASONS if r in text), None)
     if reason is None:
         return None
-    return WriteError(f"could not write {os.fspath(path)}: {reason}")
+    failure = WriteError(f"could not write {os.fspath(path)}: {reason}")
+    failure.reason = reason
+    return failure
 
 
 @contextlib.contextmanager
@@ -47,7 +52,7 @@ def failed_writes_named(path):
         yield
     except Exception as error:
         failure = write_failure(path, error)
-        if failure is None or failure is error:
+        if failure is None:
             raise
         raise failure from None
 
