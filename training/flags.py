@@ -63,6 +63,10 @@ def define_loop_flags(options_class=RunOptions) -> None:
                       "on 64 GPUs 2e-5 becomes 1.3e-3). --noscale_learning_rate uses --learning_rate as given.")
     flags.DEFINE_integer("save_checkpoints_steps", default_of(options_class, "save_checkpoints_steps"), "Save a checkpoint every this many updates.")
     flags.DEFINE_integer("keep_checkpoint_max", default_of(options_class, "keep_checkpoint_max"), "How many recent checkpoints to keep.")
+    flags.DEFINE_bool("resume_from_previous_on_error", default_of(options_class, "resume_from_previous_on_error"),
+                      "When output_dir's latest checkpoint is damaged (a truncated data file, a missing index), "
+                      "resume from the newest earlier checkpoint that reads back intact instead of stopping "
+                      "with an error naming it (docs/faults.md).")
     flags.DEFINE_integer("log_every", default_of(options_class, "log_every"),
                          "Log step, throughput, losses, learning rate and loss scale (and write TensorBoard "
                          "scalars) every this many updates.")

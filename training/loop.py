@@ -76,6 +76,7 @@ class LoopSettings:
     clip_norm: float = 1.0
     jit_compile: bool = False
     report_loss: bool = True  # show the losses in the progress line
+    resume_from_previous_on_error: bool = False  # a damaged latest checkpoint: resume from the newest intact one
     # Seeded after the chief's weights are broadcast, with seed + rank: dropout differs per process.
     seed: Optional[int] = None
 
@@ -296,7 +297,7 @@ class Trainer:
                 raise InputDataError("the training dataset is empty") from None
             raise
         self.build(first)
-        self.resumed_from = self.keeper.restore_latest()
+        self.resumed_from = self.keeper.restore_latest(fall_back=self.settings.resume_from_previous_on_error)
         if self.resumed_from:
             logging.info("resuming from %s (step %d)", self.resumed_from, self.step)
             self.last_checkpoint = self.resumed_from
