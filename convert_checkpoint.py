@@ -12,6 +12,7 @@ a bad input is a one-line error and exit code 1.
 """
 from absl import app, flags, logging
 
+from fileio.atomic import WriteError
 from modeling.checkpoints.conversion import FORMATS, MODEL_KINDS, ConversionError, convert
 from modeling.checkpoints.errors import CheckpointError, CheckpointNotFoundError, CheckpointShapeError
 from modeling.checkpoints.hf import HFCheckpointError
@@ -41,7 +42,7 @@ flags.mark_flags_as_required(["input", "output", "to"])
 
 # What a conversion reports as a one-line error: a bad or unreadable input, config or output directory.
 CONVERSION_ERRORS = (CheckpointError, CheckpointNotFoundError, CheckpointShapeError, ConfigError, ConversionError,
-                     HFCheckpointError, FileExistsError, FileNotFoundError)
+                     HFCheckpointError, FileExistsError, FileNotFoundError, WriteError)
 
 
 def convert_from_flags() -> None:

@@ -14,6 +14,7 @@ from data.generation.generator import generate
 from data.generation.launcher import resolve_task
 from data.generation.progress import print_summary
 from data.generation.workers import exit_on_sigterm
+from fileio.atomic import WriteError
 from training.flags import define_tokenizer_flags, run_main
 
 FLAGS = flags.FLAGS
@@ -87,4 +88,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(lambda argv: run_main("create_pretraining_data", main, argv, errors=(PretrainingDataError,)))
+    app.run(lambda argv: run_main("create_pretraining_data", main, argv, errors=(PretrainingDataError, WriteError)))

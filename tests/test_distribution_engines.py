@@ -184,19 +184,28 @@ def checkpoint_step(output_dir):
     return int(tf.train.latest_checkpoint(output_dir).rsplit("-", 1)[1])
 
 
-@pytest.mark.parametrize("victim", [1, 0])
-def test_a_killed_worker_stops_the_other_naming_it_and_a_restart_resumes(tmp_path, victim):
-    run = fault_run(tmp_path, distribution="multi_worker_mirrored")
+def signal_a_worker_after_a_checkpoint(tmp_path, run, index, signum, waited):
+    """Two tf.distribute workers of `run`; once a checkpoint exists, `signum` to worker `index`; waits
+    (at most 180 s) for the workers `waited`, kills any left. Returns the processes (logs in tmp_path)."""
     processes = start_workers("run_pretraining.py", flags_of(run), 2, tmp_path)
     try:
         wait_for_checkpoint(run.output_dir, processes)
-        processes[victim].send_signal(signal.SIGKILL)
-        survivor = processes[1 - victim]
-        survivor.wait(timeout=180)  # a hang fails here (measured: about 30 s on 2 busy cores)
+        processes[index].send_signal(signum)
+        for waited_index in waited:
+            processes[waited_index].wait(timeout=180)
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
+    return processes
+
+
+@pytest.mark.parametrize("victim", [1, 0])
+def test_a_killed_worker_stops_the_other_naming_it_and_a_restart_resumes(tmp_path, victim):
+    run = fault_run(tmp_path, distribution="multi_worker_mirrored")
+    # a hang fails here (measured: about 30 s on 2 busy cores)
+    processes = signal_a_worker_after_a_checkpoint(tmp_path, run, victim, signal.SIGKILL, waited=[1 - victim])
+    survivor = processes[1 - victim]
     log = (tmp_path / f"worker{1 - victim}.log").read_text()
     assert survivor.returncode == 1, log[-3000:]
     assert f"run_pretraining.py: error: worker {victim} of the cluster (TF_CONFIG's index) stopped or cannot be " \
@@ -236,6 +245,24 @@ def test_a_killed_horovod_process_stops_the_others_naming_it_and_a_restart_resum
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     assert f"resuming from {run.output_dir}/ckpt-{at_kill}" in result.stdout + result.stderr
     assert checkpoint_step(run.output_dir) == at_kill + 3
+
+
+@pytest.mark.parametrize("receiver", [1, 0])
+def test_sigterm_to_one_worker_stops_both_after_the_chiefs_checkpoint_and_a_restart_resumes(tmp_path, receiver):
+    run = fault_run(tmp_path, distribution="multi_worker_mirrored")
+    processes = signal_a_worker_after_a_checkpoint(tmp_path, run, receiver, signal.SIGTERM, waited=[0, 1])
+    logs = [(tmp_path / f"worker{index}.log").read_text() for index in range(2)]
+    for process, log in zip(processes, logs):
+        assert process.returncode == 75, log[-3000:]
+        assert "Traceback" not in log
+    at_stop = checkpoint_step(run.output_dir)
+    assert f"run_pretraining.py: preempted by SIGTERM at step {at_stop} " in logs[receiver], logs[receiver][-3000:]
+    assert f"run_pretraining.py: preempted by a signal to another process at step {at_stop} " in logs[1 - receiver]
+    assert f"{run.output_dir}/ckpt-{at_stop} holds the run" in logs[0], "the chief names its checkpoint"
+    rerun = dataclasses.replace(run, num_train_steps=at_stop + 3)
+    outputs = run_workers("run_pretraining.py", flags_of(rerun), tmp_path)
+    assert f"resuming from {run.output_dir}/ckpt-{at_stop}" in outputs[0]
+    assert checkpoint_step(run.output_dir) == at_stop + 3
 
 
 # -- seeds ----------------------------------------------------------------------------------

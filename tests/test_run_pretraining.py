@@ -1,4 +1,4 @@
-"""run_pretraining.py end to end: flags, bad input, resume after SIGKILL, original records, Horovod."""
+"""run_pretraining.py end to end: flags, bad input, resume after SIGKILL or SIGTERM, original records, Horovod."""
 import json
 import os
 import shutil
@@ -155,6 +155,35 @@ def test_sigkill_then_rerun_ends_like_an_uninterrupted_run(tmp_path):
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert "resuming from" in rerun.stderr
     assert_same_weights(exported(full.output_dir, steps), exported(killed.output_dir, steps), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_75_and_the_resumed_run_ends_like_an_uninterrupted_run(tmp_path):
+    write_records(tmp_path / "a.tfrecord", random_arrays(64, SEQ, PREDS, seed=3))
+    steps = 40
+    common = dict(num_train_steps=steps, save_checkpoints_steps=1000, log_every=5, input_file=str(tmp_path / "a.tfrecord"))
+    full = options(tmp_path, output_dir=str(tmp_path / "full"), **common)
+    assert script(*flags_of(full)).returncode == 0
+    stopped = options(tmp_path, output_dir=str(tmp_path / "stopped"), **common)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    process = subprocess.Popen([PYTHON, str(REPO / "run_pretraining.py"), *flags_of(stopped)], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in process.stderr:  # the progress line of step 10 (of 40): the run is mid-way
+        seen.append(line)
+        if "step =     10" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.communicate(timeout=300)[1]
+    assert process.returncode == 75, "".join(seen)[-2000:] + rest[-2000:]
+    assert "run_pretraining.py: preempted by SIGTERM at step " in rest and "Traceback" not in rest, rest[-2000:]
+    at_stop = int(tf.train.latest_checkpoint(stopped.output_dir).rsplit("-", 1)[1])
+    assert 10 <= at_stop < steps, "a checkpoint of the step it stopped at, not of the end"
+    assert not (Path(stopped.output_dir) / "export").exists(), "a preempted run exports nothing"
+    rerun = script(*flags_of(stopped))
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming from {stopped.output_dir}/ckpt-{at_stop}" in rerun.stderr
+    assert_same_weights(exported(full.output_dir, steps), exported(stopped.output_dir, steps), atol=1e-6)
 
 
 # -- bad input ------------------------------------------------------------------------------

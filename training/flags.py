@@ -19,6 +19,7 @@ from absl import flags, logging
 
 from training.finetune.options import FineTuneOptions
 from training.options import FP16_ALLREDUCE_NEEDS_FP16, PretrainingOptions, RunOptions, fp16_allreduce_allowed
+from training.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 FLAGS = flags.FLAGS
 
@@ -62,6 +63,10 @@ def define_loop_flags(options_class=RunOptions) -> None:
                       "on 64 GPUs 2e-5 becomes 1.3e-3). --noscale_learning_rate uses --learning_rate as given.")
     flags.DEFINE_integer("save_checkpoints_steps", default_of(options_class, "save_checkpoints_steps"), "Save a checkpoint every this many updates.")
     flags.DEFINE_integer("keep_checkpoint_max", default_of(options_class, "keep_checkpoint_max"), "How many recent checkpoints to keep.")
+    flags.DEFINE_bool("resume_from_previous_on_error", default_of(options_class, "resume_from_previous_on_error"),
+                      "When output_dir's latest checkpoint is damaged (a truncated data file, a missing index), "
+                      "resume from the newest earlier checkpoint that reads back intact instead of stopping "
+                      "with an error naming it (docs/faults.md).")
     flags.DEFINE_integer("log_every", default_of(options_class, "log_every"),
                          "Log step, throughput, losses, learning rate and loss scale (and write TensorBoard "
                          "scalars) every this many updates.")
@@ -254,17 +259,23 @@ def options_from_flags(options_class):
 def training_errors() -> tuple:
     """What a training script reports as a one-line error rather than a traceback: bad files, data,
     config, flags and checkpoints, a diverging loss, a failed Horovod set-up."""
+    from fileio.atomic import WriteError
     from modeling.checkpoints import CheckpointError
     from training.distribution import DistributedError
     from training.loop import NonFiniteLossError
-    return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError)
+    return (ValueError, FileNotFoundError, CheckpointError, NonFiniteLossError, DistributedError, WriteError)
 
 
 def run_main(program: str, function, *args, errors=None) -> None:
     """The one way a script fails on bad input: `<program>: error: <message>` on stderr (and in the
-    log), exit code 1, no traceback. `errors` defaults to training_errors()."""
+    log), exit code 1, no traceback. `errors` defaults to training_errors(). A run stopped by
+    SIGTERM / SIGINT after saving (training/preemption.py) prints `<program>: preempted ...` and exits
+    with PREEMPTED_EXIT_CODE (75)."""
     try:
         function(*args)
+    except Preempted as stop:
+        print(f"{program}: {stop}", file=sys.stderr)
+        sys.exit(PREEMPTED_EXIT_CODE)
     except errors or training_errors() as error:
         logging.error("%s", error)
         print(f"{program}: error: {error}", file=sys.stderr)

@@ -8,7 +8,6 @@ its gradient part XLA-compiled (the optimizer XLA-compiles each variable's updat
 Replicas, their allreduce and the update of every variable copy are the distribution engine's
 (training/distribution/): the same step runs on every engine.
 """
-import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
@@ -24,7 +23,9 @@ from training.checkpointing import CheckpointKeeper, ensure_writable_dir
 from training.distribution import DistributedError, Engine
 from training.distribution.single import SingleDevice
 from training.logging_utils import ProgressLogger
+from training.numerics import NonFiniteLossError, NumbersGuard, weights_are_finite
 from training.precision import Precision
+from training.preemption import PREEMPTION_POLL_EVERY, Preempted, PreemptionWatch
 
 LossFn = Callable[[keras.Model, Dict[str, tf.Tensor], bool], Tuple[tf.Tensor, Dict[str, tf.Tensor]]]
 # metric_fn(model, features) -> {name: (weighted sum, total weight)} for one batch.
@@ -43,10 +44,6 @@ def _readable(message: str) -> str:
     if match:  # tf.debugging.Assert with one message tensor (e.g. a record of the wrong length)
         return match.group(1)
     return message.splitlines()[0] if message else message
-
-
-class NonFiniteLossError(RuntimeError):
-    pass
 
 
 class InputDataError(ValueError):
@@ -80,6 +77,7 @@ class LoopSettings:
     clip_norm: float = 1.0
     jit_compile: bool = False
     report_loss: bool = True  # show the losses in the progress line
+    resume_from_previous_on_error: bool = False  # a damaged latest checkpoint: resume from the newest intact one
     # Seeded after the chief's weights are broadcast, with seed + rank: dropout differs per process.
     seed: Optional[int] = None
 
@@ -117,6 +115,7 @@ class Trainer:
         self._variables: List[tf.Variable] = []
         self._train_step = None
         self._accumulate_step = None
+        self.numbers = NumbersGuard(loss_scaled=self.loss_scale is not None)
         if self.is_chief:
             ensure_writable_dir(settings.output_dir)
 
@@ -325,7 +324,7 @@ class Trainer:
                 raise InputDataError("the training dataset is empty") from None
             raise
         self.build(first)
-        self.resumed_from = self.keeper.restore_latest()
+        self.resumed_from = self.keeper.restore_latest(fall_back=self.settings.resume_from_previous_on_error)
         if self.resumed_from:
             logging.info("resuming from %s (step %d)", self.resumed_from, self.step)
             self.last_checkpoint = self.resumed_from
@@ -354,6 +353,7 @@ class Trainer:
             raise ValueError(f"expected {self.settings.num_accumulation_steps} micro-batches, got {len(batches)}")
         outputs = [self._run_step(self._accumulate_step, b) for b in batches[:-1]]
         outputs.append(self._run_step(self._train_step, batches[-1]))
+        self.numbers.record([o["loss"] for o in outputs], outputs[-1]["finite"], outputs[-1]["loss_scale"])
         return outputs
 
     def mean_loss(self, outputs: List[Dict[str, object]]) -> float:
@@ -361,29 +361,22 @@ class Trainer:
         host = self.distributed.local_mean
         return sum(host(o["loss"]) for o in outputs) / len(outputs)
 
-    def check_loss(self, loss: float, step: int) -> None:
-        """Stops the run on a non-finite loss in fp32/bf16 (fp16 skips such updates instead)."""
-        if not math.isfinite(loss) and self.loss_scale is None:
-            raise NonFiniteLossError(
-                f"the loss became {loss} at step {step}; last good checkpoint: "
-                f"{self.last_checkpoint or 'none (no checkpoint was saved yet)'}")
-
-    def host_scalars(self, outputs: List[Dict[str, object]], loss: Optional[float] = None) -> Dict[str, float]:
+    def host_scalars(self, outputs: List[Dict[str, object]]) -> Dict[str, float]:
         """The logged scalars of one update as Python floats (fetching them waits for the update)."""
         host = self.distributed.local_mean
         k = len(outputs)
-        loss = self.mean_loss(outputs) if loss is None else loss
+        loss = self.mean_loss(outputs)
         scalars = {name: sum(host(o["metrics"][name]) for o in outputs) / k for name in outputs[-1]["metrics"]}
         scalars.update({"total_loss": loss, "learning_rate": host(outputs[-1]["learning_rate"]),
                         "loss_scale": host(outputs[-1]["loss_scale"])})
         return scalars
 
     def run_update(self, batches: List[Dict[str, tf.Tensor]]) -> Dict[str, float]:
-        """One update from k micro-batches; returns the logged scalars (loss averaged over them)."""
+        """One update from k micro-batches, waited for and checked; returns the logged scalars (loss
+        averaged over them)."""
         outputs = self.dispatch_update(batches)
-        loss = self.mean_loss(outputs)
-        self.check_loss(loss, self.step)
-        return self.host_scalars(outputs, loss)
+        self.check_numbers()
+        return self.host_scalars(outputs)
 
     def _must_sync(self, step: int) -> bool:
         """Whether the host has to look at the run after reaching `step`: a log, checkpoint or last step."""
@@ -394,11 +387,17 @@ class Trainer:
         """Trains to num_train_steps, logging and saving on their steps.
 
         Nothing is fetched from the device between log and checkpoint steps: the step is counted
-        on the host, and each update's loss is kept as a tensor and checked for NaN/Inf when the
-        host next syncs (before any log line or checkpoint), naming the first bad update. Under
-        fp16 an overflowing update does not count, so the host count is an upper bound there and is
-        corrected from the optimizer whenever it reaches a log or checkpoint step.
+        on the host, and each update's loss and gradient finiteness are kept as tensors and checked
+        when the host next syncs (before any log line or checkpoint; training/numerics.py), naming
+        the first bad update. Under fp16 an overflowing update does not count, so the host count is
+        an upper bound there and is corrected from the optimizer whenever it reaches a log or
+        checkpoint step. SIGTERM / SIGINT from here on: finish the update, save, raise Preempted
+        (training/preemption.py).
         """
+        with PreemptionWatch() as preemption:
+            return self._train(data, preemption)
+
+    def _train(self, data: DataSource, preemption: PreemptionWatch) -> TrainResult:
         dataset = self.prepare(data)
         k = self.settings.num_accumulation_steps
         logger = ProgressLogger(self.settings.log_every, self._batch_size * k * self.distributed.num_replicas,
@@ -407,27 +406,23 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_train_begin(self)
         iterator = iter(dataset)
-        synced = self.step  # the step the host last read from the optimizer
-        step = synced
+        step = self.step  # from here counted on the host (see the docstring)
         logger.start(step)
         scalars: Dict[str, float] = {}
         saved_step = step if self.resumed_from else None
-        pending: List[List[Dict[str, object]]] = []  # updates dispatched since the last sync
         while step < self.settings.num_train_steps:
+            self._stop_if_preempted(preemption, saved_step, step)
             try:
                 outputs = self.dispatch_update([self._next_batch(iterator) for _ in range(k)])
             except Exception:
-                self._check_pending(pending, synced)  # a NaN before the failure is reported first
+                self.check_numbers()  # a NaN before the failure is reported first
                 raise
-            pending.append(outputs)
             step += 1
             if not self._must_sync(step):
                 continue
-            self._check_pending(pending, synced)
-            pending = []
+            self.check_numbers()
             if self.loss_scale is not None:
                 step = self.step
-            synced = step
             if not self._must_sync(step):
                 continue
             if step % self.settings.log_every == 0 or step >= self.settings.num_train_steps:
@@ -445,14 +440,6 @@ class Trainer:
             callback.on_train_end(self)
         return TrainResult(self.step, self.last_checkpoint, self.resumed_from, scalars)
 
-    def _check_pending(self, pending: List[List[Dict[str, object]]], synced: int) -> None:
-        """Raises NonFiniteLossError for the first update in `pending` (those after step `synced`)
-        whose loss is not finite; without loss scaling every update counts, so it names its step."""
-        if self.loss_scale is not None:
-            return
-        for offset, outputs in enumerate(pending, start=1):
-            self.check_loss(self.mean_loss(outputs), synced + offset)
-
     def mean_over_processes(self, scalars: Dict[str, float]) -> Dict[str, float]:
         """The scalars (each already the mean over this process's replicas) averaged over every
         process: the loss of the whole update rather than the chief's share of it. One allreduce,
@@ -464,7 +451,45 @@ class Trainer:
         total, = self.distributed.allreduce_sum([local])
         return {name: float(value) / self.distributed.size for name, value in zip(names, total.numpy())}
 
+    def check_numbers(self) -> None:
+        """Raises NonFiniteLossError if an update since the last check went bad (training/numerics.py)."""
+        self.numbers.check(self.step, self.distributed.local_mean, self.last_checkpoint)
+
+    def _stop_if_preempted(self, preemption: PreemptionWatch, saved_step: Optional[int], dispatched: int) -> None:
+        """After a SIGTERM / SIGINT on any process: save (unless this step is saved), log and raise Preempted.
+
+        One process looks at its own flag before every update. Several agree by an allreduce, which
+        waits for the update under way, so they look only every PREEMPTION_POLL_EVERY updates
+        (`dispatched`, the host's count, is the same on every process); a scheduler's grace period
+        (30 s by default under Slurm and Kubernetes) covers that many updates.
+        """
+        signal_name = preemption.signal_name
+        if self.distributed.size > 1:
+            if dispatched % PREEMPTION_POLL_EVERY:
+                return
+            # every process stops after the same update, whichever of them got the signal
+            noted = self.distributed.allreduce_sum([tf.constant(0.0 if signal_name is None else 1.0)])[0]
+            if float(noted) > 0 and signal_name is None:
+                signal_name = "a signal to another process"
+        if signal_name is None:
+            return
+        step = self.step
+        if saved_step != step and step > 0:
+            self._save(step)
+        self.distributed.barrier()  # the others wait until the chief's checkpoint is written
+        where = self.last_checkpoint if self.is_chief else "the chief's checkpoint"
+        message = (f"preempted by {signal_name} at step {step} of {self.settings.num_train_steps}; "
+                   f"{where or 'no checkpoint (nothing trained yet)'} holds the run: run the same command again "
+                   f"to resume from it")
+        logging.warning("%s", message)
+        raise Preempted(message)
+
     def _save(self, step: int) -> None:
+        # never a checkpoint of weights that went bad
+        self.check_numbers()
+        if not weights_are_finite(self.model.variables):
+            raise NonFiniteLossError(f"the weights became non-finite by step {step}; last good checkpoint: "
+                                     f"{self.last_checkpoint or 'none (no checkpoint was saved yet)'}")
         path = self.keeper.save(step)
         if path:
             self.last_checkpoint = path

@@ -32,6 +32,7 @@ class RunOptions:
     learning_rate: float = 5e-5
     save_checkpoints_steps: int = 1000
     keep_checkpoint_max: int = 5
+    resume_from_previous_on_error: bool = False
     log_every: int = 100
     num_accumulation_steps: int = 1
     use_fp16: bool = False
@@ -62,7 +63,8 @@ class RunOptions:
                             save_checkpoints_steps=self.save_checkpoints_steps,
                             keep_checkpoint_max=self.keep_checkpoint_max, log_every=self.log_every,
                             num_accumulation_steps=self.num_accumulation_steps, jit_compile=self.use_xla,
-                            report_loss=self.report_loss)
+                            report_loss=self.report_loss,
+                            resume_from_previous_on_error=self.resume_from_previous_on_error)
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -7,7 +7,8 @@ import tensorflow as tf
 from absl import logging
 
 from compat.keras import keras
-from modeling.checkpoints import config_from_json_file
+from modeling.checkpoints import CheckpointError, config_from_json_file
+from modeling.checkpoints.errors import CheckpointShapeError
 from modeling.config import NezhaConfig
 from optimization import create_optimizer, name_lookup
 from training.checkpointing import ensure_writable_dir, start_weights
@@ -34,7 +35,13 @@ class RunSetup:
     def start_weights(self):
         """Before training: output_dir's latest checkpoint wins (the trainer resumes from it), else
         --init_checkpoint. Returns the LoadReport, or None when nothing was loaded here."""
-        return start_weights(self.model, self.options.output_dir, self.options.init_checkpoint, log=self.is_chief)
+        try:
+            return start_weights(self.model, self.options.output_dir, self.options.init_checkpoint, log=self.is_chief)
+        except CheckpointShapeError as error:
+            if not (error.variable or "").endswith("embeddings/word_embeddings"):
+                raise
+            raise CheckpointError(vocabulary_mismatch(self.options, self.config.vocab_size,
+                                                      error.checkpoint_shape[0])) from None
 
     def create_optimizer(self, name: str, num_train_steps: int, num_warmup_steps: int, strict_names: bool = False,
                          **kwargs):
@@ -59,6 +66,20 @@ class RunSetup:
     def trainer(self, loss_fn, optimizer, num_train_steps: int, callbacks: Iterable[Callback] = ()) -> Trainer:
         return Trainer(self.model, loss_fn, optimizer, self.options.loop_settings(num_train_steps, seed=self.seed),
                        self.precision, self.distributed, callbacks)
+
+
+def vocabulary_mismatch(options: RunOptions, vocab_size: int, checkpoint_rows: int) -> str:
+    """The one error for a vocabulary that does not fit --init_checkpoint's word embeddings, naming
+    the three numbers that must agree: the config's vocab_size, the vocabulary file's tokens, the rows."""
+    vocab_file = getattr(options, "vocab_file", None)
+    if vocab_file:
+        with open(vocab_file, encoding="utf-8", errors="replace") as handle:
+            tokens = f"{sum(1 for _ in handle)} tokens in --vocab_file {vocab_file}"  # a token a line
+    else:
+        tokens = "no --vocab_file given"
+    return (f"the vocabulary does not fit --init_checkpoint {options.init_checkpoint}: vocab_size {vocab_size} in "
+            f"--bert_config_file {options.bert_config_file}, {tokens}, {checkpoint_rows} word-embedding rows in "
+            f"the checkpoint (all must agree: use the config and vocabulary the checkpoint was trained with)")
 
 
 def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], keras.Model],

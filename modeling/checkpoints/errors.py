@@ -10,4 +10,11 @@ class CheckpointNotFoundError(FileNotFoundError):
 
 
 class CheckpointShapeError(ValueError):
-    """A checkpoint variable's shape differs from the model variable of the same name."""
+    """A checkpoint variable's shape differs from the model variable of the same name; `variable` (its
+    TF1 name) and `checkpoint_shape` say which and how, for callers that explain it (a vocabulary
+    that does not fit the checkpoint's word embeddings)."""
+
+    def __init__(self, message: str, variable: str = None, checkpoint_shape=None):
+        super().__init__(message)
+        self.variable = variable
+        self.checkpoint_shape = None if checkpoint_shape is None else list(checkpoint_shape)

@@ -431,7 +431,8 @@ def load_hf_checkpoint(model, path, strict: bool = False) -> LoadReport:
         if model_shape != value.shape:
             raise CheckpointShapeError(
                 f"{weights}: tensor {file_name} has shape {list(available[key][1].shape)} in the file (as "
-                f"{name}: {list(value.shape)}) but {name} is {list(model_shape)} in the model")
+                f"{name}: {list(value.shape)}) but {name} is {list(model_shape)} in the model",
+                variable=name, checkpoint_shape=value.shape)
         to_load[name] = value
         consumed.add(key)
     # The tied decoder, when a tool stored it anyway: only its equality with what was loaded is news.

@@ -70,7 +70,7 @@ def load_tf1_checkpoint(model, path, strict: bool = False) -> LoadReport:
         if model_shape != checkpoint_shape:
             raise CheckpointShapeError(
                 f"{prefix}: variable {name} has shape {list(checkpoint_shape)} in the checkpoint "
-                f"but {list(model_shape)} in the model"
+                f"but {list(model_shape)} in the model", variable=name, checkpoint_shape=checkpoint_shape
             )
     unused = sorted(name for name in shapes if name not in variables)
     report = LoadReport(

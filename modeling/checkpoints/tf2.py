@@ -11,9 +11,9 @@ from typing import Dict
 
 import tensorflow as tf
 
-from modeling.checkpoints.errors import CheckpointError
+from modeling.checkpoints.errors import CheckpointError, CheckpointShapeError
 from modeling.checkpoints.report import LoadReport
-from modeling.checkpoints.tf1 import resolve_checkpoint_prefix, variable_names
+from modeling.checkpoints.tf1 import resolve_checkpoint_prefix, variable_names, variable_shapes
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
@@ -39,6 +39,17 @@ def is_tf2_checkpoint(path) -> bool:
     return OBJECT_GRAPH_KEY in variable_names(resolve_checkpoint_prefix(path))
 
 
+def check_shapes(model, prefix: str, keys: Dict[str, str]) -> None:
+    """Before restoring: every variable the checkpoint holds has the model's shape (named by TF1 name)."""
+    shapes = variable_shapes(prefix)
+    variables = model.tf1_variables()
+    for name, key in sorted(keys.items()):
+        if key in shapes and list(shapes[key]) != variables[name].shape.as_list():
+            raise CheckpointShapeError(f"{prefix}: variable {name} has shape {list(shapes[key])} in the checkpoint "
+                                       f"but {variables[name].shape.as_list()} in the model", variable=name,
+                                       checkpoint_shape=shapes[key])
+
+
 def load_tf2_checkpoint(model, path) -> LoadReport:
     """Restores one of our checkpoints by object graph and reports, by TF1 name, what came from it:
     the whole model where it matches, and at least the whole encoder."""
@@ -52,6 +63,7 @@ def load_tf2_checkpoint(model, path) -> LoadReport:
         if held != len(encoder.variables):
             raise CheckpointError(f"checkpoint {prefix} does not hold this model's encoder: it has {held} encoder "
                                   f"variables, the model {len(encoder.variables)} (another model or config?)")
+    check_shapes(model, prefix, keys)
     tf.train.Checkpoint(**{MODEL_KEY: model}).restore(prefix).expect_partial()
     model_keys = set(keys.values())
     others = sorted(key for key in saved - model_keys if key != OBJECT_GRAPH_KEY)

@@ -61,3 +61,25 @@ def test_learning_rate_is_multiplied_by_the_number_of_replicas(options):
     for run_setup, processes in ((setup, 1), (two, 2)):
         optimizer = run_setup.create_optimizer("adam", num_train_steps=10, num_warmup_steps=0, strict_names=True)
         assert float(optimizer.learning_rate(1)) == pytest.approx(1e-3 * processes * (1 - 1 / 10))
+
+
+@pytest.mark.parametrize("kind", ["tf1", "tf2"])
+def test_a_vocabulary_that_does_not_fit_the_init_checkpoint_names_the_three_numbers(tmp_path, kind):
+    from modeling.checkpoints import save_tf1_model, save_tf2_checkpoint
+    from training.finetune.options import FineTuneOptions
+    from training.checkpointing import CheckpointError
+    trained = NezhaForPretraining(smallest_config(vocab_size=40))
+    trained.ensure_built()
+    checkpoint = (str(save_tf1_model(trained, tmp_path / "tf1")) if kind == "tf1"
+                  else save_tf2_checkpoint(trained, tmp_path / "tf2" / "model"))
+    config_file = tmp_path / "bert_config.json"
+    CONFIG.to_json_file(str(config_file))  # vocab_size 50
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(f"t{i}\n" for i in range(45)))
+    options = FineTuneOptions(output_dir=str(tmp_path / "out"), bert_config_file=str(config_file),
+                              init_checkpoint=checkpoint, vocab_file=str(vocab), data_dir=str(tmp_path))
+    setup = set_up_run(options, NezhaForPretraining)
+    with pytest.raises(CheckpointError, match=rf"vocabulary does not fit --init_checkpoint .*: vocab_size 50 in "
+                                              rf"--bert_config_file .*, 45 tokens in --vocab_file .*, 40 "
+                                              rf"word-embedding rows in the checkpoint"):
+        setup.start_weights()
