@@ -6,7 +6,7 @@ import tensorflow as tf
 
 from compat.keras import keras
 from tests.training.test_loop import make_trainer
-from tests.training.toy import toy_examples
+from tests.training.toy import toy_dataset, toy_examples
 from training.loop import Callback, NonFiniteLossError
 from training.numerics import MAX_SKIPPED_IN_A_ROW, NumbersGuard
 from training.precision import Precision
@@ -74,13 +74,14 @@ def test_fp16_stops_after_twenty_skipped_updates_in_a_row(tmp_path):
     precision = Precision.create(use_fp16=True)
     precision.apply_policy()
     try:
-        # a scale of 1 from the start: the first updates are applied, then every one from batch 4 overflows
+        # a scale of 1 from the start: the first 3 updates are applied, then every one overflows
         precision.loss_scale.scale.assign(1.0)
         trainer = make_trainer(tmp_path, steps=40, save_every=2, lr=1e-3, precision=precision)
         with pytest.raises(NonFiniteLossError, match=rf"{MAX_SKIPPED_IN_A_ROW} updates in a row were skipped "
                                                      r"for non-finite gradients at step 3 .*last good checkpoint: "
                                                      r".*ckpt-2$"):
-            trainer.train(poisoned_dataset(np.nan, 4).repeat())
+            # 3 good batches, then NaN labels for ever
+            trainer.train(toy_dataset(64, 8).take(3).concatenate(poisoned_dataset(np.nan, 1).repeat()))
         assert trainer.step == 3
         assert checkpoints(tmp_path) == ["ckpt-2.index"]
     finally:
