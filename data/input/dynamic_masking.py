@@ -83,8 +83,9 @@ class DynamicMasking:
 
     def dataset(self, files: Sequence[str], batch_size: int, max_seq_length: int, max_predictions_per_seq: int,
                 is_training: bool = True, deterministic: bool = False, skip_batches: int = 0, shard_index: int = 0,
-                num_cpu_threads: int = 4, shuffle_seed: int = 12345) -> tf.data.Dataset:
-        """Batches of the model's features from this process's unmasked record files (see pretraining_dataset)."""
+                num_cpu_threads: int = 4, shuffle_seed: int = 12345, read=None) -> tf.data.Dataset:
+        """Batches of the model's features from this process's unmasked record files (see pretraining_dataset;
+        `read` as records_with_origin's)."""
         for path in files:
             check_unmasked_records(path, max_seq_length)
         expected = unmasked_lengths(max_seq_length)
@@ -97,7 +98,7 @@ class DynamicMasking:
         if is_training and not deterministic:
             # Nothing here is reproducible record by record (the interleave is not), so one draw per
             # batch serves: a per-record map would cost more than the rest of the pipeline.
-            records = shuffled_records(files, num_cpu_threads, shuffle_seed).batch(batch_size, drop_remainder=True)
+            records = shuffled_records(files, num_cpu_threads, shuffle_seed, read).batch(batch_size, drop_remainder=True)
             salts = tf.data.Dataset.random(seed=self._stream_seed(shard_index))
             seed = tf.constant(self.seed, tf.int64)
 
@@ -107,7 +108,7 @@ class DynamicMasking:
 
             return tf.data.Dataset.zip((records, salts)).map(draw_and_mask, num_parallel_calls=tf.data.AUTOTUNE,
                                                              deterministic=True)
-        keyed = _keyed_records(files, is_training, self.seed, max_seq_length, batch_size * skip_batches)
+        keyed = _keyed_records(files, is_training, self.seed, max_seq_length, batch_size * skip_batches, read)
         dataset = keyed.batch(batch_size, drop_remainder=is_training)
         return dataset.map(decode_and_mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
@@ -132,7 +133,7 @@ def _random_bits(shape, seed, max_seq_length):
                                        dtype=tf.int64)
 
 
-def _keyed_records(files, is_training, seed, max_seq_length, skip_records):
+def _keyed_records(files, is_training, seed, max_seq_length, skip_records, read=None):
     """(file, index, record, its random bits) in order, the bits drawn with the key (epoch, file, index)."""
     names = tf.data.Dataset.from_tensor_slices((files, tf.constant([_file_key(f) for f in files], tf.int64)))
     base_seed = tf.constant([seed, 0], tf.int64)
@@ -144,7 +145,7 @@ def _keyed_records(files, is_training, seed, max_seq_length, skip_records):
                 for part in (epoch, file_key, index):
                     record_seed = tf.random.experimental.stateless_fold_in(record_seed, part)
                 return path, index, record, _random_bits([], record_seed, max_seq_length)
-            return records_with_origin(path).map(with_bits)
+            return records_with_origin(path, read).map(with_bits)
         return one_file
 
     if not is_training:

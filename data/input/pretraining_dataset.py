@@ -47,7 +47,7 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                         max_predictions_per_seq: int, is_training: bool = True, num_shards: int = 1,
                         shard_index: int = 0, deterministic: bool = False, skip_batches: int = 0,
                         vocab_size: Optional[int] = None, num_cpu_threads: int = 4,
-                        seed: int = 12345, masking=None) -> tf.data.Dataset:
+                        seed: int = 12345, masking=None, skipper=None) -> tf.data.Dataset:
     """Batches of feature dicts (int32 ids, float32 weights).
 
     Training: this process's files (files[shard_index::num_shards]), repeated, batches of a fixed
@@ -59,6 +59,9 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
     With `masking` (a data.input.dynamic_masking.DynamicMasking) the files hold unmasked records of
     create_pretraining_data.py --dynamic_masking and the masks are drawn here, anew every time a
     record is read; the batches have the same features.
+
+    With `skipper` (a data.input.corrupt_records.CorruptRecordSkipper) the corrupt records it
+    found are stepped over; without one a corrupt record stops the reading with TensorFlow's error.
     """
     files = list(input_files)
     if num_shards > 1:
@@ -69,19 +72,25 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
         files = files[shard_index::num_shards]
     if masking is not None:
         dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
-                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed)
+                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed,
+                                  read=skipper and skipper.read)
         dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
         return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
         check_record_lengths(path, max_seq_length, max_predictions_per_seq)
 
     names = tf.data.Dataset.from_tensor_slices(files)
+    read = skipper and skipper.read
+
+    def one_file(path):
+        return records_with_origin(path, read)
+
     if not is_training:
-        records = names.flat_map(records_with_origin)
+        records = names.flat_map(one_file)
     elif deterministic:
-        records = names.flat_map(records_with_origin).repeat().skip(skip_batches * batch_size)
+        records = names.flat_map(one_file).repeat().skip(skip_batches * batch_size)
     else:
-        records = shuffled_records(files, num_cpu_threads, seed)
+        records = shuffled_records(files, num_cpu_threads, seed, read)
     dataset = records.batch(batch_size, drop_remainder=is_training)
     dataset = dataset.map(_decoder(max_seq_length, max_predictions_per_seq),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -60,18 +60,22 @@ def check_first_record(path: str, feature, expected: Lengths) -> None:
             raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
 
 
-def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int) -> tf.data.Dataset:
+def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int, read=None) -> tf.data.Dataset:
     """(file, index, record) in the original's training order: files shuffled and repeated, records
     interleaved from several files and shuffled in a 100-record buffer."""
     names = tf.data.Dataset.from_tensor_slices(list(files)).repeat().shuffle(len(files), seed=seed)
-    records = names.interleave(records_with_origin, cycle_length=min(num_cpu_threads, len(files)),
+    records = names.interleave(lambda path: records_with_origin(path, read), cycle_length=min(num_cpu_threads, len(files)),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     return records.shuffle(100, seed=seed)
 
 
-def records_with_origin(path):
-    """The records of one file, each with its file name and index, so that a bad one can be named."""
-    records = tf.data.TFRecordDataset(path)
+def records_with_origin(path, read=None):
+    """The records of one file, each with its file name and index, so that a bad one can be named.
+
+    `read` (a file name tensor -> its records) replaces TFRecordDataset, e.g. to step over corrupt
+    records (data/input/corrupt_records.py); the index then counts the records served.
+    """
+    records = (read or tf.data.TFRecordDataset)(path)
     return tf.data.Dataset.zip((tf.data.Dataset.from_tensors(path).repeat(), tf.data.Dataset.range(2**62), records))
 
 
