@@ -8,7 +8,7 @@ import logging
 import os
 from typing import List, Optional
 
-from data.tasks.errors import DataError, require_file
+from data.tasks.errors import DataError, require_file, text_lines
 from data.tasks.packing import pack_pair, padded_inputs
 
 logger = logging.getLogger(__name__)
@@ -49,20 +49,23 @@ def read_sentences(path, split="train"):
             chars.clear()
             tags.clear()
 
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                continue
-            fields = line.split()
-            if len(fields) != 2:
-                what = "has no tag" if len(fields) == 1 else f"has {len(fields)} fields"
-                raise DataError(path, f"expected `char tag`, the line {what}: {line!r}", line_number)
-            chars.append(fields[0])
-            tags.append(fields[1])
+    for line_number, line in text_lines(path):
+        if not line.strip():
+            flush()
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            what = "has no tag" if len(fields) == 1 else f"has {len(fields)} fields"
+            raise DataError(path, f"expected `char tag`, the line {what}: {_shortened(line)!r}", line_number)
+        chars.append(fields[0])
+        tags.append(fields[1])
     flush()
     return sentences
+
+
+def _shortened(line, limit=200):
+    """A line quoted in an error, cut so that a huge one keeps the message to a readable line."""
+    return line if len(line) <= limit else f"{line[:limit]}... ({len(line)} characters)"
 
 
 def derive_labels(sentences):
@@ -138,8 +141,7 @@ class NerData:
         # A trained model's label list wins: predict-only runs must use the ids it was trained with.
         saved = os.path.join(output_dir, LABEL_LIST_FILE) if output_dir else None
         if saved and os.path.isfile(saved):
-            with open(saved, encoding="utf-8") as f:
-                return [line.strip() for line in f if line.strip()]
+            return [line.strip() for _, line in text_lines(saved) if line.strip()]
         source = self.path("train") if os.path.isfile(self.path("train")) else self.path("dev")
         return derive_labels(read_sentences(source))
 
