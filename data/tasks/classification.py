@@ -98,7 +98,7 @@ def derive_labels(path, fmt):
 def read_examples(path, fmt, labels, split, skip_bad_lines=False):
     """Reads one split.
 
-    Blank lines are skipped. A line with the wrong number of columns or that is not valid UTF-8
+    Blank lines are skipped; a file without an example is a DataError. A line with the wrong number of columns or that is not valid UTF-8
     raises DataError, unless skip_bad_lines (safe for training data only: dev/test lines must stay
     aligned with the outputs), in which case it is reported and skipped and the count is logged.
     """
@@ -141,6 +141,9 @@ def read_examples(path, fmt, labels, split, skip_bad_lines=False):
         text_b = fields[fmt.text_b_column] if fmt.text_b_column is not None else None
         examples.append(InputExample(f"{split}-{len(examples)}", fields[fmt.text_a_column], text_b, label))
     log_skipped(path, skipped)
+    if not examples:
+        raise DataError(path, "holds no example" + (f" ({skipped} bad line(s) skipped)" if skipped else
+                                                    " (an empty file?)"))
     return examples
 
 

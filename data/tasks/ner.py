@@ -25,6 +25,7 @@ class Sentence:
     guid: str
     chars: List[str]
     tags: List[str]
+    line_number: Optional[int] = dataclasses.field(default=None, compare=False)  # its first line in the file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,13 +40,14 @@ class NerFeatures:
 
 
 def read_sentences(path, split="train"):
-    """Sentences of a `char tag` file. A line without a tag is an error (file and line)."""
+    """Sentences of a `char tag` file. A line without a tag, or a file without a sentence, is an error
+    (file and line)."""
     require_file(path)
-    sentences, chars, tags = [], [], []
+    sentences, chars, tags, first_line = [], [], [], [None]
 
     def flush():
         if chars:
-            sentences.append(Sentence(f"{split}-{len(sentences)}", list(chars), list(tags)))
+            sentences.append(Sentence(f"{split}-{len(sentences)}", list(chars), list(tags), first_line[0]))
             chars.clear()
             tags.clear()
 
@@ -57,9 +59,13 @@ def read_sentences(path, split="train"):
         if len(fields) != 2:
             what = "has no tag" if len(fields) == 1 else f"has {len(fields)} fields"
             raise DataError(path, f"expected `char tag`, the line {what}: {_shortened(line)!r}", line_number)
+        if not chars:
+            first_line[0] = line_number
         chars.append(fields[0])
         tags.append(fields[1])
     flush()
+    if not sentences:
+        raise DataError(path, "holds no sentence (an empty file?)")
     return sentences
 
 
@@ -84,10 +90,11 @@ def label_map_of(labels):
 
 def convert_sentence(sentence, label_map, max_seq_length, tokenizer, source="input"):
     tokens, token_labels, first_piece = [], [], []
-    for char, tag in zip(sentence.chars, sentence.tags):
+    for offset, (char, tag) in enumerate(zip(sentence.chars, sentence.tags)):
         if tag not in label_map:
+            line_number = sentence.line_number + offset if sentence.line_number is not None else None
             raise DataError(source, f"{sentence.guid}: tag {tag!r} is not in the label list "
-                                    f"{list(label_map)}")
+                                    f"{list(label_map)}", line_number)
         pieces = tokenizer.tokenize(char)
         first_piece.append(len(tokens) if pieces else None)
         for i, piece in enumerate(pieces):

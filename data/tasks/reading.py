@@ -151,11 +151,12 @@ def read_examples(path, training):
     """Questions of a SQuAD v1.1 JSON file. In training, the first answer is the target and
     must be found at its answer_start; a question whose answer is not there is reported with
     its id and skipped (the original skips it too) and the count is logged. A field missing or
-    of the wrong type is a DataError naming its JSON path (e.g. data[0].paragraphs[2].qas[1])."""
+    of the wrong type, or a question id used twice, is a DataError naming its JSON path (e.g.
+data[0].paragraphs[2].qas[1])."""
     data = load_json(path)
     if not isinstance(data, dict):
         raise DataError(path, f"top level: expected an object with a 'data' list, found {_json_type(data)}")
-    examples, skipped = [], 0
+    examples, skipped, seen = [], 0, {}
     for a, article in _objects(_field(data, "data", list, path, "top level"), path, "data"):
         for p, paragraph in _objects(_field(article, "paragraphs", list, path, f"data[{a}]"), path,
                                      f"data[{a}].paragraphs"):
@@ -165,6 +166,9 @@ def read_examples(path, training):
             for q, qa in _objects(_field(paragraph, "qas", list, path, where), path, f"{where}.qas"):
                 at = f"{where}.qas[{q}]"
                 qid = _field(qa, "id", str, path, at)
+                if qid in seen:  # predictions are keyed by id: a second one would overwrite the first
+                    raise DataError(path, f"{at}.id: question id {qid!r} is also the id of {seen[qid]}")
+                seen[qid] = at
                 answers = list(_objects(_field(qa, "answers", list, path, at, [] if not training else
                                                dataclasses.MISSING), path, f"{at}.answers"))
                 texts = [_field(answer, "text", str, path, f"{at}.answers[{i}]", "") for i, answer in answers]

@@ -52,3 +52,10 @@ def test_invalid_utf8_names_file_and_line(tmp_path):
     path.write_bytes("中 B-LOC\n".encode() + b"\xe5\xbd O\n")
     with pytest.raises(DataError, match=r"train.txt:2: not valid UTF-8: byte 0xe5 at byte 1 of the line"):
         read_sentences(path)
+
+
+def test_a_file_without_sentences_is_an_error(tmp_path):
+    path = tmp_path / "dev.txt"
+    path.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"dev.txt: holds no sentence"):
+        read_sentences(path)
