@@ -5,8 +5,10 @@ toy records, the loop, checkpoints every --checkpoint_every updates, an evaluati
 checkpoint) samples the process's current RSS every --sample_every updates. It prints the growth
 per 1,000 updates fitted (least squares) over the samples from the first checkpoint on, when the
 pipeline, the compiled step and the checkpoint writer have made their first allocations; a leak
-per update, per checkpoint or per evaluation shows as a slope beyond the noise. The host's matmul
-rate (common.matmul_gflops) is printed beside it, measured in the same process.
+per update, per checkpoint or per evaluation shows as a slope beyond the noise. The two are also
+told apart: the growth between checkpoints (per 1,000 updates) and the MB added across each
+checkpoint with its evaluation. The host's matmul rate (common.matmul_gflops) is printed beside
+it, measured in the same process.
 """
 import json
 import os
@@ -49,6 +51,22 @@ def slope_per_1000(points):
     return 1000 * sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else None
 
 
+def split_by_checkpoints(samples, checkpoints):
+    """(MB per 1,000 updates between checkpoints, [MB added across each checkpoint and its evaluation]).
+
+    A checkpoint at update c falls between the samples at c (taken before it) and the next one.
+    """
+    steady_mb = steady_updates = 0.0
+    jumps = []
+    for (before, mb_before), (after, mb_after) in zip(samples, samples[1:]):
+        if any(before <= c < after for c in checkpoints):
+            jumps.append(round(mb_after - mb_before, 1))
+        else:
+            steady_mb += mb_after - mb_before
+            steady_updates += after - before
+    return (round(1000 * steady_mb / steady_updates, 2) if steady_updates else None), jumps
+
+
 def soak(output_dir: str):
     from training.loop import Callback
     from training.pretraining import PretrainingOptions, PretrainingRun
@@ -79,11 +97,14 @@ def soak(output_dir: str):
     seconds = time.perf_counter() - started
     after_first = [(s, mb) for s, mb in samples if checkpoints and s > checkpoints[0]]
     growth = slope_per_1000(after_first)
+    between, jumps = split_by_checkpoints(samples, checkpoints)
     return {"updates": FLAGS.updates, "checkpoints": len(checkpoints), "evaluations": len(checkpoints),
             "rss_samples": samples,
             "rss_at_first_checkpoint_mb": next((mb for s, mb in samples if checkpoints and s >= checkpoints[0]), None),
             "rss_end_mb": samples[-1][1] if samples else None,
             "rss_growth_mb_per_1000_updates": None if growth is None else round(growth, 2),
+            "rss_growth_between_checkpoints_mb_per_1000_updates": between,
+            "rss_added_across_each_checkpoint_and_evaluation_mb": jumps,
             "updates_per_s": round(FLAGS.updates / seconds, 2), "seconds": round(seconds, 1),
             "load_average": common.load_average()}
 

@@ -87,3 +87,5 @@ def test_soak_case_samples_rss_and_fits_the_growth(repo_dir, shared_dir):
     assert [step for step, _ in result["rss_samples"]] == [5, 10, 15, 20]
     assert all(mb > 0 for _, mb in result["rss_samples"])
     assert isinstance(result["rss_growth_mb_per_1000_updates"], float)
+    assert isinstance(result["rss_growth_between_checkpoints_mb_per_1000_updates"], float)
+    assert len(result["rss_added_across_each_checkpoint_and_evaluation_mb"]) == 1  # the one at 10 (20 is the end)
