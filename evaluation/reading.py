@@ -27,6 +27,8 @@ import json
 import re
 import sys
 
+from fileio.text import read_utf8
+
 SPECIAL_CHARS = ['-', ':', '_', '*', '^', '/', '\\', '~', '`', '+', '=',
                  '，', '。', '：', '？', '！', '“', '”', '；', '’', '《', '》', '……', '·', '、',
                  '「', '」', '（', '）', '－', '～', '『', '』']
@@ -124,12 +126,38 @@ def main(argv):
     if len(argv) != 3:
         sys.stderr.write("usage: python -m evaluation.cmrc2018 dataset.json predictions.json\n")
         return 2
-    with open(argv[1], encoding="utf-8") as f:
-        dataset = json.load(f)
-    with open(argv[2], encoding="utf-8") as f:
-        predictions = json.load(f)
-    print(json.dumps(reading_metrics(dataset, predictions)))
+    try:
+        dataset, predictions = _read_json(argv[1]), _read_json(argv[2])
+        if not isinstance(predictions, dict):
+            raise ValueError(f"{argv[2]}: expected an object of question id -> answer text")
+        result = _metrics_of_file(argv[1], dataset, predictions)
+    except (OSError, ValueError) as error:
+        sys.stderr.write(f"cmrc2018: error: {error}\n")
+        return 1
+    print(json.dumps(result))
     return 0
+
+
+def _read_json(path):
+    try:
+        text = read_utf8(path)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not valid JSON: nested too deeply") from None
+
+
+def _metrics_of_file(path, dataset, predictions):
+    """reading_metrics, a dataset that is not SQuAD-shaped said in one line naming the file."""
+    try:
+        return reading_metrics(dataset, predictions)
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path}: not a SQuAD-style dataset (data[].paragraphs[].qas[] with id and "
+                         f"answers[].text): {type(error).__name__} {error}") from None
 
 
 if __name__ == "__main__":

@@ -84,3 +84,16 @@ print(json.dumps(summarize(profile_steps(lambda: step().numpy(), steps=2))))
     assert not {"PartitionedCall", "StatefulPartitionedCall"} & set(op_types), "containers would count twice"
     assert 0 < profile["matmul_op_share"] < 1
     assert abs(sum(share for _, _, share in profile["top_ops"]) + profile["other_share"] - 1) < 0.01
+
+
+def test_soak_case_samples_rss_and_fits_the_growth(repo_dir, shared_dir):
+    (result,) = run_json_lines(repo_dir, "benchmarks/soak.py", "--updates=20", "--checkpoint_every=10",
+                               "--sample_every=5", "--eval_batches=1", "--batch_size=2")
+    assert_case_format(result, "updates_per_s")
+    assert result["name"] == "soak" and result["updates"] == 20
+    assert result["checkpoints"] == 2 and result["evaluations"] == 2
+    assert [step for step, _ in result["rss_samples"]] == [5, 10, 15, 20]
+    assert all(mb > 0 for _, mb in result["rss_samples"])
+    assert isinstance(result["rss_growth_mb_per_1000_updates"], float)
+    assert isinstance(result["rss_growth_between_checkpoints_mb_per_1000_updates"], float)
+    assert len(result["rss_added_across_each_checkpoint_and_evaluation_mb"]) == 1  # the one at 10 (20 is the end)

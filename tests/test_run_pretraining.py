@@ -1,6 +1,8 @@
 """run_pretraining.py end to end: flags, bad input, resume after SIGKILL or SIGTERM, original records, Horovod."""
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -229,6 +231,43 @@ def test_a_bad_record_in_evaluation_data_is_named(tmp_path):
                                          r"has segment_ids of length 9, but --max_seq_length is 16"):
         run(options(tmp_path, input_file=str(tmp_path / "bad.tfrecord"), do_train=False, do_eval=True,
                     eval_batch_size=4))
+
+
+def _flip_a_byte_in_the_middle(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_a_corrupt_record_is_named_by_file_and_byte(small_data, deterministic):
+    _flip_a_byte_in_the_middle(small_data / "b.tfrecord")
+    with pytest.raises(ValueError) as raised:
+        run(options(small_data, deterministic=deterministic, num_train_steps=40))
+    message = str(raised.value)
+    assert re.fullmatch(r"bad training data at step \d+: " + re.escape(str(small_data / "b.tfrecord")) +
+                        r": corrupt record at byte \d+: its (data|length field) does not match its CRC \(damaged "
+                        r"bytes\) \(--skip_corrupt_records skips such records, counting them in the log\)", message)
+
+
+def test_skip_corrupt_records_trains_past_them_and_counts_them(small_data, caplog):
+    _flip_a_byte_in_the_middle(small_data / "b.tfrecord")
+    with caplog.at_level(logging.INFO):
+        summary = run(options(small_data, num_train_steps=40, skip_corrupt_records=True, save_checkpoints_steps=20,
+                              do_eval=True, eval_batch_size=4, max_eval_steps=100))
+    assert summary["train"] is not None and summary["eval"]["global_step"] == 40
+    assert "--skip_corrupt_records: 1 corrupt record(s) in 1 of 2 input file(s)" in caplog.text
+    assert f"{small_data / 'b.tfrecord'}: skipping the corrupt record at byte" in caplog.text
+
+
+@pytest.mark.slow
+def test_script_names_a_corrupt_record_without_a_traceback(small_data):
+    _flip_a_byte_in_the_middle(small_data / "b.tfrecord")
+    result = script(*flags_of(options(small_data, num_train_steps=40)))
+    assert result.returncode == 1
+    assert "run_pretraining.py: error: bad training data at step " in result.stderr
+    assert f"{small_data / 'b.tfrecord'}: corrupt record at byte " in result.stderr
+    assert "Traceback" not in result.stderr and "function_node" not in result.stderr
 
 
 def test_vocab_smaller_than_an_id_in_the_first_record_is_named_at_start_up(small_data):

@@ -160,6 +160,12 @@ def define_pretraining_flags() -> None:
                       "of processes or GPUs, the allreduce over more than two processes (which gradients "
                       "Horovod fuses into one buffer depends on timing, and with it the order the ring adds "
                       "them in) and dropout after a resume.")
+    flags.DEFINE_bool("skip_corrupt_records", default_of(PretrainingOptions, "skip_corrupt_records"),
+                      "Step over TFRecords whose framing is damaged (a length or CRC that does not match, a "
+                      "file cut short) instead of stopping with an error naming the file and byte. Every input "
+                      "file is read once at start to find them (a pass over the data at disk speed); each one "
+                      "skipped is logged with its file and byte, and their count. Without it the run stops at "
+                      "the first corrupt record.")
     flags.DEFINE_integer("seed", default_of(PretrainingOptions, "seed"),
                          "Random seed. Always: the shuffling buffers' seeds and the dynamic masks' streams. With "
                          "--deterministic also the model's initialisation and dropout, and the records are read in "

@@ -79,6 +79,7 @@ class PretrainingOptions(RunOptions):
     optimizer: str = "lamb"
     lamb_exclude_from_layer_adaptation: bool = False
     deterministic: bool = False
+    skip_corrupt_records: bool = False
     seed: int = 12345
     relative_attention: str = "auto"
     dynamic_masking: bool = False

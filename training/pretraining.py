@@ -6,6 +6,7 @@ from typing import Dict
 import tensorflow as tf
 from absl import logging
 
+from data.input.corrupt_records import CorruptRecordSkipper, explain
 from data.input.dynamic_masking import DynamicMasking
 from data.input.pretraining_dataset import pretraining_dataset
 from data.input.records import expand_input_files
@@ -13,6 +14,7 @@ from data.tokenization import load_vocab
 from fileio.atomic import write_text
 from modeling import NezhaForPretraining, pretraining_losses, pretraining_metrics, save_tf1_model
 from training.checkpointing import restore_for_inference
+from training.loop import InputDataError
 from training.options import PretrainingOptions
 from training.plateau import PlateauGuard
 from training.setup import set_up_run
@@ -57,6 +59,7 @@ class PretrainingRun:
             self.setup.check_ids_fit(vocab_size=max(load_vocab(options.vocab_file).values(), default=-1) + 1,
                                      vocab_source=options.vocab_file)
         self.input_files = expand_input_files(options.input_file)
+        self.skipper = CorruptRecordSkipper.scan(self.input_files) if options.skip_corrupt_records else None
         self.masking = DynamicMasking.from_vocab_file(options.vocab_file, options.masked_lm_prob, options.seed,
                                                       self.config.vocab_size) if options.dynamic_masking else None
         self.optimizer = self.setup.create_optimizer(
@@ -79,17 +82,28 @@ class PretrainingRun:
                                    skip_batches=consumed_batches if o.deterministic else 0,
                                    vocab_size=self.config.vocab_size, seed=o.seed,
                                    num_cpu_threads=self.distributed.cpu_threads,  # parallel readers
-                                   masking=self.masking and dataclasses.replace(self.masking, stream=consumed_batches))
+                                   masking=self.masking and dataclasses.replace(self.masking, stream=consumed_batches),
+                                   skipper=self.skipper)
 
     def eval_dataset(self) -> tf.data.Dataset:
         o = self.options
         return pretraining_dataset(self.input_files, o.eval_batch_size, o.max_seq_length, o.max_predictions_per_seq,
                                    is_training=False, num_shards=self.distributed.size,
                                    shard_index=self.distributed.rank, vocab_size=self.config.vocab_size,
-                                   masking=self.masking)
+                                   masking=self.masking, skipper=self.skipper)
+
+    def _naming_corrupt_records(self, action):
+        """Runs `action`, turning TensorFlow's "corrupted record at N" into the file and byte."""
+        try:
+            return action()
+        except InputDataError as error:
+            explained = explain(str(error), self.input_files)
+            if explained is None:
+                raise
+            raise InputDataError(explained) from None
 
     def train(self):
-        result = self.trainer.train(self.train_dataset)
+        result = self._naming_corrupt_records(lambda: self.trainer.train(self.train_dataset))
         if self.distributed.is_chief:
             self.export()
         return result
@@ -106,7 +120,8 @@ class PretrainingRun:
         if not self.options.do_train:
             # output_dir's latest checkpoint if any; else the initial weights loaded above
             restore_for_inference(self.model, self.options.output_dir, None, prefer_best=False, required=False)
-        metrics = self.trainer.evaluate(self.eval_dataset(), pretraining_metric_fn, self.options.max_eval_steps)
+        metrics = self._naming_corrupt_records(
+            lambda: self.trainer.evaluate(self.eval_dataset(), pretraining_metric_fn, self.options.max_eval_steps))
         results = {key: metrics[key] for key in EVAL_KEYS}
         results["global_step"] = self.trainer.step
         if self.distributed.is_chief:

@@ -3,13 +3,15 @@
 create_pretraining_data.py reads one sentence per line with a blank line between documents. The
 functions here turn a SQuAD-style JSON (each paragraph's context a document), a column of a TSV
 file (each row a document) or such a corpus itself into documents (lists of sentences), and write
-them in that layout. Only text is read: labels, questions and answers are never copied.
+them in that layout. Only text is read: labels, questions and answers are never copied. The
+inputs are read as strict UTF-8 (fileio/text.py): an invalid byte stops with the file and line.
 """
 import json
 import re
 from typing import Iterable, Iterator, List
 
 from fileio.atomic import atomic_output
+from fileio.text import read_utf8, utf8_lines
 
 # A sentence ends after a run of Chinese or Western end punctuation and the closing quotes or brackets
 # right after it (ASCII quotes are left out: they open as often as they close).
@@ -29,11 +31,10 @@ def split_sentences(text: str) -> List[str]:
 
 def squad_documents(path: str) -> Iterator[Document]:
     """One document per paragraph context of a SQuAD-format file (CMRC2018 and the like)."""
-    with open(path, encoding="utf-8") as f:
-        try:
-            squad = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not valid JSON ({error})") from None
+    try:
+        squad = json.loads(read_utf8(path))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(squad, dict) or not isinstance(squad.get("data"), list):
         raise ValueError(f"{path}: not SQuAD format (a top-level object with a 'data' list)")
     for article_index, article in enumerate(squad["data"]):
@@ -48,31 +49,29 @@ def squad_documents(path: str) -> Iterator[Document]:
 
 def tsv_documents(path: str, column: int, skip_header: bool) -> Iterator[Document]:
     """One document per row of a tab-separated file: the sentences of its `column` (0-based)."""
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            if skip_header and line_number == 1:
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if not line.strip():
-                continue
-            if column >= len(fields):
-                raise ValueError(f"{path}:{line_number}: {len(fields)} field(s), no column {column}")
-            sentences = split_sentences(fields[column])
-            if sentences:
-                yield sentences
+    for line_number, line in utf8_lines(path):
+        if skip_header and line_number == 1:
+            continue
+        fields = line.split("\t")
+        if not line.strip():
+            continue
+        if column >= len(fields):
+            raise ValueError(f"{path}:{line_number}: {len(fields)} field(s), no column {column}")
+        sentences = split_sentences(fields[column])
+        if sentences:
+            yield sentences
 
 
 def corpus_documents(path: str) -> Iterator[Document]:
     """The documents of a file already in the pretraining layout (a blank line between documents)."""
     document: Document = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                document.append(line)
-            elif document:
-                yield document
-                document = []
+    for _, line in utf8_lines(path):
+        line = line.strip()
+        if line:
+            document.append(line)
+        elif document:
+            yield document
+            document = []
     if document:
         yield document
 

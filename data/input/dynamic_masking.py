@@ -83,9 +83,10 @@ class DynamicMasking:
 
     def dataset(self, files: Sequence[str], batch_size: int, max_seq_length: int, max_predictions_per_seq: int,
                 is_training: bool = True, deterministic: bool = False, skip_batches: int = 0, shard_index: int = 0,
-                num_cpu_threads: int = 4, shuffle_seed: int = 12345, num_shards: int = 1) -> tf.data.Dataset:
+                num_cpu_threads: int = 4, shuffle_seed: int = 12345, num_shards: int = 1,
+                read=None) -> tf.data.Dataset:
         """Batches of the model's features from this process's share of the unmasked record files
-        (see pretraining_dataset)."""
+        (see pretraining_dataset; `read` as records_with_origin's)."""
         for path in files:
             check_unmasked_records(path, max_seq_length)
         expected = unmasked_lengths(max_seq_length)
@@ -98,7 +99,7 @@ class DynamicMasking:
         if is_training and not deterministic:
             # Nothing here is reproducible record by record (the interleave is not), so one draw per
             # batch serves: a per-record map would cost more than the rest of the pipeline.
-            records = shuffled_records(files, num_cpu_threads, shuffle_seed, num_shards, shard_index)
+            records = shuffled_records(files, num_cpu_threads, shuffle_seed, num_shards, shard_index, read)
             records = records.batch(batch_size, drop_remainder=True)
             salts = tf.data.Dataset.random(seed=self._stream_seed(shard_index))
             seed = tf.constant(self.seed, tf.int64)
@@ -110,7 +111,7 @@ class DynamicMasking:
             return tf.data.Dataset.zip((records, salts)).map(draw_and_mask, num_parallel_calls=tf.data.AUTOTUNE,
                                                              deterministic=True)
         keyed = _keyed_records(files, is_training, self.seed, max_seq_length, batch_size * skip_batches,
-                               num_shards, shard_index)
+                               num_shards, shard_index, read)
         dataset = keyed.batch(batch_size, drop_remainder=is_training)
         return dataset.map(decode_and_mask, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
@@ -135,7 +136,7 @@ def _random_bits(shape, seed, max_seq_length):
                                        dtype=tf.int64)
 
 
-def _keyed_records(files, is_training, seed, max_seq_length, skip_records, num_shards, shard_index):
+def _keyed_records(files, is_training, seed, max_seq_length, skip_records, num_shards, shard_index, read=None):
     """(file, index, record, its random bits) of this shard's records in order, the bits drawn with
     the key (epoch, file, index). A resumed run passes over whole epochs and files by their record
     counts (stream_position): nothing before its position is read but to count it, or drawn for."""
@@ -149,13 +150,13 @@ def _keyed_records(files, is_training, seed, max_seq_length, skip_records, num_s
                 for part in (epoch, file_key, index):
                     record_seed = tf.random.experimental.stateless_fold_in(record_seed, part)
                 return path, index, record, _random_bits([], record_seed, max_seq_length)
-            return records_with_origin(path, num_shards, shard_index).skip(skip).map(with_bits)
+            return records_with_origin(path, num_shards, shard_index, read).skip(skip).map(with_bits)
         return one_file
 
     names = tf.data.Dataset.from_tensor_slices((files, tf.constant(keys, tf.int64)))
     if not is_training:
         return names.flat_map(records_of(tf.constant(0, tf.int64)))
-    epoch, first, offset = stream_position(files, skip_records, num_shards, shard_index) if skip_records else (0, 0, 0)
+    epoch, first, offset = stream_position(files, skip_records, num_shards, shard_index, read) if skip_records else (0, 0, 0)
     skips = [offset] + [0] * (len(files) - first - 1)
     partial = tf.data.Dataset.from_tensor_slices(
         (files[first:], tf.constant(keys[first:], tf.int64), tf.constant(skips, tf.int64)))

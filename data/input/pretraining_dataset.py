@@ -57,7 +57,7 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                         max_predictions_per_seq: int, is_training: bool = True, num_shards: int = 1,
                         shard_index: int = 0, deterministic: bool = False, skip_batches: int = 0,
                         vocab_size: Optional[int] = None, num_cpu_threads: int = 4,
-                        seed: int = 12345, masking=None) -> tf.data.Dataset:
+                        seed: int = 12345, masking=None, skipper=None) -> tf.data.Dataset:
     """Batches of feature dicts (int32 ids, float32 weights).
 
     Each of `num_shards` processes reads its share of every file: the records whose index in their
@@ -75,23 +75,28 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
     With `masking` (a data.input.dynamic_masking.DynamicMasking) the files hold unmasked records of
     create_pretraining_data.py --dynamic_masking and the masks are drawn here, anew every time a
     record is read; the batches have the same features.
+
+    With `skipper` (a data.input.corrupt_records.CorruptRecordSkipper) the corrupt records it
+    found are stepped over; without one a corrupt record stops the reading with TensorFlow's error.
     """
     files = list(input_files)
     if masking is not None:
         dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
-                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed, num_shards)
+                                  deterministic, skip_batches, shard_index, num_cpu_threads, seed, num_shards,
+                                  read=skipper and skipper.read)
         dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
         return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
         check_record_lengths(path, max_seq_length, max_predictions_per_seq, vocab_size)
 
+    read = skipper and skipper.read
     if not is_training:
         records = tf.data.Dataset.from_tensor_slices(files).flat_map(
-            lambda path: records_with_origin(path, num_shards, shard_index))
+            lambda path: records_with_origin(path, num_shards, shard_index, read))
     elif deterministic:
-        records = ordered_records(files, skip_batches * batch_size, num_shards, shard_index)
+        records = ordered_records(files, skip_batches * batch_size, num_shards, shard_index, read)
     else:
-        records = shuffled_records(files, num_cpu_threads, seed, num_shards, shard_index)
+        records = shuffled_records(files, num_cpu_threads, seed, num_shards, shard_index, read)
     dataset = records.batch(batch_size, drop_remainder=is_training)
     dataset = dataset.map(_decoder(max_seq_length, max_predictions_per_seq),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

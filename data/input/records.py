@@ -62,25 +62,28 @@ def check_first_record(path: str, feature, expected: Lengths) -> None:
 
 
 def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int, num_shards: int = 1,
-                     shard_index: int = 0) -> tf.data.Dataset:
+                     shard_index: int = 0, read=None) -> tf.data.Dataset:
     """(file, index, record) in the original's training order: files shuffled and repeated, records
     interleaved from several files and shuffled in a 100-record buffer. Each of `num_shards`
     processes reads its share of every file (`records_with_origin`), so every process mixes files."""
     names = tf.data.Dataset.from_tensor_slices(list(files)).repeat().shuffle(len(files), seed=seed)
-    records = names.interleave(lambda path: records_with_origin(path, num_shards, shard_index),
+    records = names.interleave(lambda path: records_with_origin(path, num_shards, shard_index, read),
                                cycle_length=min(num_cpu_threads, len(files)),
                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
     return records.shuffle(100, seed=seed)
 
 
-def records_with_origin(path, num_shards: int = 1, shard_index: int = 0):
+def records_with_origin(path, num_shards: int = 1, shard_index: int = 0, read=None):
     """The records of one file, each with its file name and index, so that a bad one can be named.
+
+    `read` (a file name tensor -> its records) replaces TFRecordDataset, e.g. to step over corrupt
+    records (data/input/corrupt_records.py); the index then counts the records served.
 
     With several shards (processes), shard `shard_index` takes the records whose index in the file
     is shard_index modulo num_shards: disjoint shares that together hold every record, whatever
     the number of files, and each process reads from every file.
     """
-    records = tf.data.TFRecordDataset(path)
+    records = (read or tf.data.TFRecordDataset)(path)
     records = tf.data.Dataset.zip((tf.data.Dataset.from_tensors(path).repeat(), tf.data.Dataset.range(2**62), records))
     return records.shard(num_shards, shard_index) if num_shards > 1 else records
 
@@ -94,18 +97,21 @@ def _count_records(path: str, size: int, mtime: float) -> int:
         raise InputFileError(f"{path}: cannot read as TFRecord: {error.message}") from None
 
 
-def count_records(path: str) -> int:
-    """How many records `path` holds: read once per process (without parsing), then cached."""
+def count_records(path: str, read=None) -> int:
+    """How many records `path` holds: read once per process (without parsing), then cached. With
+    `read` (records_with_origin's), how many it serves (corrupt ones left out), counted each call."""
+    if read is not None:
+        return int(read(tf.constant(path)).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
     stat = tf.io.gfile.stat(path)
     return _count_records(path, stat.length, stat.mtime_nsec)
 
 
 def stream_position(files: Sequence[str], skip_records: int, num_shards: int = 1,
-                    shard_index: int = 0) -> Tuple[int, int, int]:
+                    shard_index: int = 0, read=None) -> Tuple[int, int, int]:
     """Where a shard's stream of `files` (file after file, repeated) stands after `skip_records`
     records: (epoch, index of the file, records of that file's share to skip). Whole epochs and
     whole files are passed over by their record counts, so no skipped file is read but to count it."""
-    shares = [len(range(shard_index, count_records(path), num_shards)) for path in files]
+    shares = [len(range(shard_index, count_records(path, read), num_shards)) for path in files]
     total = sum(shares)
     if total == 0:
         raise InputFileError(f"the input files hold no record for process {shard_index} of {num_shards}")
@@ -118,17 +124,17 @@ def stream_position(files: Sequence[str], skip_records: int, num_shards: int = 1
 
 
 def ordered_records(files: Sequence[str], skip_records: int = 0, num_shards: int = 1,
-                    shard_index: int = 0) -> tf.data.Dataset:
+                    shard_index: int = 0, read=None) -> tf.data.Dataset:
     """(file, index, record) of this shard, file after file, repeated, from record `skip_records` on."""
-    def read(path, skip=0):
-        return records_with_origin(path, num_shards, shard_index).skip(skip)
+    def share(path, skip=0):
+        return records_with_origin(path, num_shards, shard_index, read).skip(skip)
 
-    epochs = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(read).repeat()
+    epochs = tf.data.Dataset.from_tensor_slices(list(files)).flat_map(share).repeat()
     if skip_records == 0:
         return epochs
-    _, first, offset = stream_position(files, skip_records, num_shards, shard_index)
+    _, first, offset = stream_position(files, skip_records, num_shards, shard_index, read)
     skips = [offset] + [0] * (len(files) - first - 1)
-    partial = tf.data.Dataset.from_tensor_slices((list(files[first:]), tf.constant(skips, tf.int64))).flat_map(read)
+    partial = tf.data.Dataset.from_tensor_slices((list(files[first:]), tf.constant(skips, tf.int64))).flat_map(share)
     return partial.concatenate(epochs)
 
 

@@ -15,7 +15,8 @@ import logging
 import os
 from typing import List, Optional, Sequence
 
-from data.tasks.errors import DataError, log_skipped, require_file
+from data.tasks.errors import DataError, log_skipped, require_file, text_lines
+from fileio.text import TextDecodeError, decode_utf8, raw_lines
 from data.tasks.packing import pack_tokens
 
 logger = logging.getLogger(__name__)
@@ -78,17 +79,11 @@ def _is_header(fields, fmt, labels):
     return value.lower() in _HEADER_LABEL_NAMES and value not in labels
 
 
-def _split_lines(path):
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            yield line_number, line.rstrip("\r\n")
-
-
 def derive_labels(path, fmt):
     """The sorted set of labels in a file (text_clf has no fixed label set)."""
     require_file(path)
     found = set()
-    for line_number, line in _split_lines(path):
+    for line_number, line in text_lines(path):
         fields = line.split("\t")
         if not line.strip() or len(fields) != fmt.num_columns:
             continue
@@ -103,14 +98,22 @@ def derive_labels(path, fmt):
 def read_examples(path, fmt, labels, split, skip_bad_lines=False):
     """Reads one split.
 
-    Blank lines are skipped. A line with the wrong number of columns raises DataError, unless
-    skip_bad_lines (safe for training data only: dev/test lines must stay aligned with the
-    outputs), in which case it is reported and skipped and the count is logged.
+    Blank lines are skipped; a file without an example is a DataError. A line with the wrong number of columns or that is not valid UTF-8
+    raises DataError, unless skip_bad_lines (safe for training data only: dev/test lines must stay
+    aligned with the outputs), in which case it is reported and skipped and the count is logged.
     """
     require_file(path)
     labels = list(labels)
     examples, skipped = [], 0
-    for line_number, line in _split_lines(path):
+    for line_number, raw in raw_lines(path):
+        try:
+            line = decode_utf8(raw, path, line_number).rstrip("\r\n")
+        except TextDecodeError as error:
+            if skip_bad_lines:
+                logger.warning("%s; line skipped", error)
+                skipped += 1
+                continue
+            raise DataError(path, error.reason, line_number) from None
         if not line.strip():
             continue
         fields = line.split("\t")
@@ -138,6 +141,9 @@ def read_examples(path, fmt, labels, split, skip_bad_lines=False):
         text_b = fields[fmt.text_b_column] if fmt.text_b_column is not None else None
         examples.append(InputExample(f"{split}-{len(examples)}", fields[fmt.text_a_column], text_b, label))
     log_skipped(path, skipped)
+    if not examples:
+        raise DataError(path, "holds no example" + (f" ({skipped} bad line(s) skipped)" if skipped else
+                                                    " (an empty file?)"))
     return examples
 
 

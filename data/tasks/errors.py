@@ -1,7 +1,14 @@
-"""The one error type for bad task data, always naming the file and, when known, the line."""
+"""The one error type for bad task data, always naming the file and, when known, the line.
+
+Task files are read as strict UTF-8 (`text_lines`, `read_text`): an invalid byte is a DataError
+naming the file and line. Unlike pretraining text (replaced and counted, data/generation/corpus.py),
+a task line is a labelled example, and a dev or test line's position is its output's.
+"""
 
 import logging
 import os
+
+from fileio.text import TextDecodeError, read_utf8, utf8_lines
 
 logger = logging.getLogger(__name__)
 
@@ -26,3 +33,19 @@ def require_file(path):
 def log_skipped(path, skipped, what="lines"):
     if skipped:
         logger.warning("%s: skipped %d dirty %s (each reported above)", path, skipped, what)
+
+
+def text_lines(path):
+    """(line number, line without its end) of a task file; invalid UTF-8 is a DataError."""
+    try:
+        yield from utf8_lines(path)
+    except TextDecodeError as error:
+        raise DataError(path, error.reason, error.line_number) from None
+
+
+def read_text(path):
+    """A whole task file as text; invalid UTF-8 is a DataError naming the line."""
+    try:
+        return read_utf8(path)
+    except TextDecodeError as error:
+        raise DataError(path, error.reason, error.line_number) from None

@@ -8,7 +8,7 @@ import logging
 import os
 from typing import List, Optional
 
-from data.tasks.errors import DataError, require_file
+from data.tasks.errors import DataError, require_file, text_lines
 from data.tasks.packing import pack_pair, padded_inputs
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ class Sentence:
     guid: str
     chars: List[str]
     tags: List[str]
+    line_number: Optional[int] = dataclasses.field(default=None, compare=False)  # its first line in the file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,30 +40,38 @@ class NerFeatures:
 
 
 def read_sentences(path, split="train"):
-    """Sentences of a `char tag` file. A line without a tag is an error (file and line)."""
+    """Sentences of a `char tag` file. A line without a tag, or a file without a sentence, is an error
+    (file and line)."""
     require_file(path)
-    sentences, chars, tags = [], [], []
+    sentences, chars, tags, first_line = [], [], [], [None]
 
     def flush():
         if chars:
-            sentences.append(Sentence(f"{split}-{len(sentences)}", list(chars), list(tags)))
+            sentences.append(Sentence(f"{split}-{len(sentences)}", list(chars), list(tags), first_line[0]))
             chars.clear()
             tags.clear()
 
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                flush()
-                continue
-            fields = line.split()
-            if len(fields) != 2:
-                what = "has no tag" if len(fields) == 1 else f"has {len(fields)} fields"
-                raise DataError(path, f"expected `char tag`, the line {what}: {line!r}", line_number)
-            chars.append(fields[0])
-            tags.append(fields[1])
+    for line_number, line in text_lines(path):
+        if not line.strip():
+            flush()
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            what = "has no tag" if len(fields) == 1 else f"has {len(fields)} fields"
+            raise DataError(path, f"expected `char tag`, the line {what}: {_shortened(line)!r}", line_number)
+        if not chars:
+            first_line[0] = line_number
+        chars.append(fields[0])
+        tags.append(fields[1])
     flush()
+    if not sentences:
+        raise DataError(path, "holds no sentence (an empty file?)")
     return sentences
+
+
+def _shortened(line, limit=200):
+    """A line quoted in an error, cut so that a huge one keeps the message to a readable line."""
+    return line if len(line) <= limit else f"{line[:limit]}... ({len(line)} characters)"
 
 
 def derive_labels(sentences):
@@ -81,10 +90,11 @@ def label_map_of(labels):
 
 def convert_sentence(sentence, label_map, max_seq_length, tokenizer, source="input"):
     tokens, token_labels, first_piece = [], [], []
-    for char, tag in zip(sentence.chars, sentence.tags):
+    for offset, (char, tag) in enumerate(zip(sentence.chars, sentence.tags)):
         if tag not in label_map:
+            line_number = sentence.line_number + offset if sentence.line_number is not None else None
             raise DataError(source, f"{sentence.guid}: tag {tag!r} is not in the label list "
-                                    f"{list(label_map)}")
+                                    f"{list(label_map)}", line_number)
         pieces = tokenizer.tokenize(char)
         first_piece.append(len(tokens) if pieces else None)
         for i, piece in enumerate(pieces):
@@ -138,8 +148,7 @@ class NerData:
         # A trained model's label list wins: predict-only runs must use the ids it was trained with.
         saved = os.path.join(output_dir, LABEL_LIST_FILE) if output_dir else None
         if saved and os.path.isfile(saved):
-            with open(saved, encoding="utf-8") as f:
-                return [line.strip() for line in f if line.strip()]
+            return [line.strip() for _, line in text_lines(saved) if line.strip()]
         source = self.path("train") if os.path.isfile(self.path("train")) else self.path("dev")
         return derive_labels(read_sentences(source))
 

@@ -15,7 +15,7 @@ import math
 import os
 from typing import Dict, List, Optional, Tuple
 
-from data.tasks.errors import DataError, log_skipped, require_file
+from data.tasks.errors import DataError, log_skipped, read_text, require_file
 from data.tasks.packing import pack_pair, padded_inputs
 from data.tokenization import is_cjk_char, is_punctuation
 
@@ -104,37 +104,80 @@ def tokenize_words(words, tokenizer):
     return pieces, spans, piece_word
 
 
-def _field(obj, key, path, where):
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer"}
+
+
+def _json_type(value):
+    if isinstance(value, bool):
+        return "true/false"
+    if value is None:
+        return "null"
+    return next((name for kind, name in _JSON_TYPES.items() if isinstance(value, kind)), "a number")
+
+
+def _field(obj, key, kind, path, where, default=dataclasses.MISSING):
+    """obj[key], checked to be of `kind`; a DataError naming the JSON path otherwise."""
     if key not in obj:
+        if default is not dataclasses.MISSING:
+            return default
         raise DataError(path, f"{where}: missing field {key!r}")
-    return obj[key]
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise DataError(path, f"{where}.{key}: expected {_JSON_TYPES[kind]}, found {_json_type(value)}")
+    return value
+
+
+def _objects(values, path, where):
+    """(index, object) of a JSON list whose items must be objects."""
+    for index, value in enumerate(values):
+        if not isinstance(value, dict):
+            raise DataError(path, f"{where}[{index}]: expected an object, found {_json_type(value)}")
+        yield index, value
+
+
+def load_json(path):
+    """A task file's JSON: invalid UTF-8 or JSON is a DataError naming the line."""
+    require_file(path)
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise DataError(path, f"not valid JSON: {err.msg} (column {err.colno})", err.lineno) from None
+    except RecursionError:
+        raise DataError(path, "not valid JSON: nested too deeply") from None
 
 
 def read_examples(path, training):
     """Questions of a SQuAD v1.1 JSON file. In training, the first answer is the target and
     must be found at its answer_start; a question whose answer is not there is reported with
-    its id and skipped (the original skips it too) and the count is logged."""
-    require_file(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except json.JSONDecodeError as err:
-        raise DataError(path, f"not valid JSON: {err}", err.lineno) from None
-    examples, skipped = [], 0
-    for a, article in enumerate(_field(data, "data", path, "top level")):
-        for p, paragraph in enumerate(_field(article, "paragraphs", path, f"data[{a}]")):
+    its id and skipped (the original skips it too) and the count is logged. A field missing or
+    of the wrong type, or a question id used twice, is a DataError naming its JSON path (e.g.
+data[0].paragraphs[2].qas[1])."""
+    data = load_json(path)
+    if not isinstance(data, dict):
+        raise DataError(path, f"top level: expected an object with a 'data' list, found {_json_type(data)}")
+    examples, skipped, seen = [], 0, {}
+    for a, article in _objects(_field(data, "data", list, path, "top level"), path, "data"):
+        for p, paragraph in _objects(_field(article, "paragraphs", list, path, f"data[{a}]"), path,
+                                     f"data[{a}].paragraphs"):
             where = f"data[{a}].paragraphs[{p}]"
-            context = _field(paragraph, "context", path, where)
+            context = _field(paragraph, "context", str, path, where)
             words = split_words(context)
-            for q, qa in enumerate(_field(paragraph, "qas", path, where)):
-                qid = _field(qa, "id", path, f"{where}.qas[{q}]")
-                answers = _field(qa, "answers", path, f"question {qid}") if training else qa.get("answers", [])
-                example = ReadingExample(qid, _field(qa, "question", path, f"question {qid}"), context,
-                                         words, [ans.get("text", "") for ans in answers])
+            for q, qa in _objects(_field(paragraph, "qas", list, path, where), path, f"{where}.qas"):
+                at = f"{where}.qas[{q}]"
+                qid = _field(qa, "id", str, path, at)
+                if qid in seen:  # predictions are keyed by id: a second one would overwrite the first
+                    raise DataError(path, f"{at}.id: question id {qid!r} is also the id of {seen[qid]}")
+                seen[qid] = at
+                answers = list(_objects(_field(qa, "answers", list, path, at, [] if not training else
+                                               dataclasses.MISSING), path, f"{at}.answers"))
+                texts = [_field(answer, "text", str, path, f"{at}.answers[{i}]", "") for i, answer in answers]
+                example = ReadingExample(qid, _field(qa, "question", str, path, at), context, words, texts)
                 if training:
                     if not answers:
-                        raise DataError(path, f"question {qid}: a training question needs an answer")
-                    text, start = answers[0].get("text", ""), answers[0].get("answer_start", -1)
+                        raise DataError(path, f"{at} (question {qid}): a training question needs an answer")
+                    text = texts[0]
+                    start = _field(answers[0][1], "answer_start", int, path, f"{at}.answers[0]", -1)
                     if not text or context[start:start + len(text)] != text or start < 0:
                         logger.warning("%s: question %s: answer %r is not at answer_start %s; skipped",
                                        path, qid, text, start)

@@ -45,3 +45,18 @@ def test_cmrc_evaluate_counts_skips(tmp_path):
                           str(tmp_path / "p.json")], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == result
     assert "Unanswered question: q3" in out.stderr
+
+
+@pytest.mark.parametrize("content,expected", [
+    (b'{"data": []}\n\xff', r"d.json:2: not valid UTF-8: byte 0xff at byte 1 of the line"),
+    (b'{"data": [', r"d.json:1: not valid JSON: Expecting value"),
+    (b'{"data": [{"paragraphs": [{"qas": [{"id": 3}]}]}]}', r"d.json: not a SQuAD-style dataset"),
+])
+def test_cmrc_command_names_a_bad_file_in_one_line(tmp_path, content, expected):
+    (tmp_path / "d.json").write_bytes(content)
+    (tmp_path / "p.json").write_text("{}", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "evaluation.cmrc2018", str(tmp_path / "d.json"),
+                          str(tmp_path / "p.json")], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.startswith("cmrc2018: error: ") and len(out.stderr.strip().splitlines()) == 1
+    assert expected in out.stderr and "Traceback" not in out.stderr

@@ -8,7 +8,7 @@ import os
 from typing import Optional
 
 from data.tasks.pipeline import features_to_arrays
-from data.tasks.reading import ReadingData, convert_examples, decode_predictions
+from data.tasks.reading import ReadingData, convert_examples, decode_predictions, load_json
 from evaluation.reading import reading_metrics
 from fileio.atomic import write_json, write_text
 from modeling.task_models import NezhaForSpanExtraction, span_loss
@@ -76,8 +76,7 @@ class ReadingTask(FineTuneTask):
     def evaluate(self, model):
         self._last = self._predict(model, self.options.eval_batch_size)
         if self._answers is None:  # read once: --do_train_and_eval evaluates at every checkpoint
-            with open(self.data.path("dev"), encoding="utf-8") as f:
-                self._answers = json.load(f)
+            self._answers = load_json(self.data.path("dev"))
         result = reading_metrics(self._answers, self._last[0], log=None)
         return {**result, "F1": float(result["F1"])}  # the number compared for the best checkpoint
 

@@ -87,3 +87,21 @@ def test_shared_samples_read(data_dir):
                                 ("chnsenti", "chnsenticorp", 1200), ("chnsenti", "chnsenti_small", 113)]:
         data = ClassificationData(task, str(data_dir / folder))
         assert len(data.examples("dev")) == count, folder
+
+
+def test_invalid_utf8_names_file_and_line_and_is_skipped_only_in_training(tmp_path, caplog):
+    path = tmp_path / "dev.tsv"
+    path.write_bytes("a\tb\t1\n".encode() + b"\xff\xfe\tb\t0\n" + "c\td\t0\n".encode())
+    with pytest.raises(DataError, match=r"dev.tsv:2: not valid UTF-8: byte 0xff at byte 1 of the line"):
+        read_examples(path, task_format("lcqmc"), ["0", "1"], "dev")
+    examples = read_examples(path, task_format("lcqmc"), ["0", "1"], "train", skip_bad_lines=True)
+    assert [e.text_a for e in examples] == ["a", "c"]
+    assert "dev.tsv:2: not valid UTF-8" in caplog.text and "skipped 1" in caplog.text
+
+
+def test_a_file_without_examples_is_an_error(tmp_path):
+    with pytest.raises(DataError, match=r"dev.tsv: holds no example \(an empty file\?\)"):
+        read_examples(write(tmp_path / "dev.tsv", "\n\n"), task_format("lcqmc"), ["0", "1"], "dev")
+    with pytest.raises(DataError, match=r"train.tsv: holds no example \(1 bad line\(s\) skipped\)"):
+        read_examples(write(tmp_path / "train.tsv", "a\tb\n"), task_format("lcqmc"), ["0", "1"], "train",
+                      skip_bad_lines=True)

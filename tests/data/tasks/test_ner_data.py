@@ -45,3 +45,17 @@ def test_truncated_characters_predict_o(tokenizer):
     feature = convert_sentences([sentence], PEOPLES_DAILY_LABELS, 4, tokenizer)[0]
     assert feature.char_positions == [1, 2, None, None]
     assert char_predictions(feature, feature.label_ids, PEOPLES_DAILY_LABELS) == ["B-LOC", "I-LOC", "O", "O"]
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "train.txt"
+    path.write_bytes("中 B-LOC\n".encode() + b"\xe5\xbd O\n")
+    with pytest.raises(DataError, match=r"train.txt:2: not valid UTF-8: byte 0xe5 at byte 1 of the line"):
+        read_sentences(path)
+
+
+def test_a_file_without_sentences_is_an_error(tmp_path):
+    path = tmp_path / "dev.txt"
+    path.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"dev.txt: holds no sentence"):
+        read_sentences(path)

@@ -108,3 +108,22 @@ def test_reading_data_names_the_files_by_task_unless_given(tmp_path):
     assert (squad.path("train"), squad.path("dev")) == (str(tmp_path / "train-v1.1.json"), "other.json")
     with pytest.raises(ValueError, match="unknown --task_name 'drcd' for reading comprehension; known: cmrc2018, squad"):
         ReadingData("drcd", str(tmp_path))
+
+
+def test_bad_bytes_and_wrong_shapes_name_the_line_or_json_path(tmp_path):
+    from data.tasks import DataError
+
+    path = tmp_path / "dev.json"
+    path.write_bytes(b'{"data": [\n{"paragraphs": []},\n"\xff"]}')
+    with pytest.raises(DataError, match=r"dev.json:3: not valid UTF-8: byte 0xff at byte 2 of the line"):
+        read_examples(path, training=False)
+    write_json(path, {"data": [{"paragraphs": [{"context": "北京", "qas": [{"id": 7, "question": "?"}]}]}]})
+    with pytest.raises(DataError, match=r"dev.json: data\[0\].paragraphs\[0\].qas\[0\].id: expected a string, "
+                                        r"found an integer"):
+        read_examples(path, training=False)
+    write_json(path, {"data": [{"paragraphs": ["北京"]}]})
+    with pytest.raises(DataError, match=r"dev.json: data\[0\].paragraphs\[0\]: expected an object, found a string"):
+        read_examples(path, training=False)
+    path.write_text('{"data": [}', encoding="utf-8")
+    with pytest.raises(DataError, match=r"dev.json:1: not valid JSON: Expecting value \(column 11\)"):
+        read_examples(path, training=False)

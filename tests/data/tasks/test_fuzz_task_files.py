@@ -1,0 +1,207 @@
+"""Fuzzing the task readers and feature converters with seeded mutations of slices of the shared data.
+
+Every mutant (tests/data/mutations.py) is either read and converted, or rejected with a DataError
+whose one-line message starts with the file and names the line or JSON path; any other exception
+fails the test. When a mutant is read, every example of the lines the mutation did not touch must
+be among those read: a well-formed example is never dropped silently. The counts are printed.
+"""
+import collections
+import json
+
+import pytest
+
+from data.tasks import DataError
+from data.tasks import classification, ner, reading
+from tests.data.mutations import KINDS, case_count, mutants, split_fields
+
+CASES_PER_KIND = 30  # 243 mutants per format
+MAX_CONVERTED_CHARS = 5000  # the 10 MB lines are read, not tokenized (minutes of pure-Python tokenizing)
+MAX_CONVERTED = 100  # examples converted per mutant: a line repeated 10 MB long can hold thousands
+
+
+def assert_one_line_naming_the_file(error, path, json_path=False):
+    message = str(error)
+    assert "\n" not in message, message
+    located = message.startswith(f"{path}:") or (json_path and message.startswith(f"{path}: "))
+    assert located, message
+
+
+def report(name, outcomes):
+    by_kind = {kind: dict(collections.Counter(o for k, o in outcomes if k == kind)) for kind in KINDS}
+    totals = collections.Counter(o for _, o in outcomes)
+    print(f"\n{name}: {len(outcomes)} mutants: {totals['read']} read, {totals['rejected']} rejected with DataError; "
+          f"by kind {by_kind}")
+
+
+def first_lines(path, count):
+    with open(path, "rb") as f:
+        return [next(f).rstrip(b"\r\n") for _ in range(count)]
+
+
+# -- classification TSVs ------------------------------------------------------------------
+@pytest.mark.parametrize("task,folder,split", [("lcqmc", "lcqmc", "dev"), ("chnsenti", "chnsenticorp", "train"),
+                                               ("xnli", "xnli_zh", "dev")])
+def test_classification_files(data_dir, tokenizer, tmp_path, task, folder, split):
+    source = data_dir / folder / "dev.tsv"
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    fmt = classification.task_format(task)
+    lines = first_lines(source, 30)
+    original = tmp_path / "original.tsv"
+    original.write_bytes(b"".join(line + b"\n" for line in lines))
+    examples = classification.read_examples(original, fmt, fmt.labels, split)
+    header = len(lines) - len(examples)
+    assert header in (0, 1)
+    key = {header + i: (e.text_a, e.text_b, e.label) for i, e in enumerate(examples)}
+    field_mutation = split_fields(b"\t", fmt.label_column, [b"2", b"positive", b"", "矛盾".encode()])
+    outcomes = []
+    for number, mutant in enumerate(mutants(lines, seed=len(task), cases_per_kind=CASES_PER_KIND,
+                                            field_mutation=field_mutation)):
+        path = tmp_path / f"{number}.tsv"
+        path.write_bytes(mutant.data)
+        try:
+            read = classification.read_examples(path, fmt, fmt.labels, split, skip_bad_lines=(split == "train"))
+            short = [e for e in read if len(e.text_a) + len(e.text_b or "") < MAX_CONVERTED_CHARS][:MAX_CONVERTED]
+            classification.convert_examples(short, fmt.labels, 32, tokenizer)
+        except DataError as error:
+            assert_one_line_naming_the_file(error, path)
+            outcomes.append((mutant.kind, "rejected"))
+            continue
+        found = collections.Counter((e.text_a, e.text_b, e.label) for e in read)
+        kept = collections.Counter(example for index, example in key.items() if index not in mutant.touched)
+        assert not kept - found, f"{mutant.kind}: well-formed examples dropped: {kept - found}"
+        outcomes.append((mutant.kind, "read"))
+        path.unlink()
+    report(f"{task} {split}.tsv", outcomes)
+    assert len(outcomes) == case_count(CASES_PER_KIND)
+
+
+# -- NER `char tag` -----------------------------------------------------------------------
+def test_ner_files(data_dir, tokenizer, tmp_path):
+    source = data_dir / "peoples_daily_ner" / "dev.txt"
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    lines, blanks = [], 0
+    with open(source, "rb") as f:
+        while blanks < 6:
+            lines.append(next(f).rstrip(b"\r\n"))
+            blanks += not lines[-1].strip()
+    spans, start = [], None  # (first, last) line index of each sentence
+    for index, line in enumerate(lines + [b""]):
+        if line.strip() and start is None:
+            start = index
+        elif not line.strip() and start is not None:
+            spans.append((start, index - 1))
+            start = None
+    original = tmp_path / "original.txt"
+    original.write_bytes(b"".join(line + b"\n" for line in lines))
+    sentences = ner.read_sentences(original)
+    assert len(sentences) == len(spans) == 6
+    field_mutation = split_fields(b" ", 1, [b"B-XYZ", b"o", b"I_PER"])
+    outcomes = []
+    for number, mutant in enumerate(mutants(lines, seed=7, cases_per_kind=CASES_PER_KIND,
+                                            field_mutation=field_mutation)):
+        path = tmp_path / f"{number}.txt"
+        path.write_bytes(mutant.data)
+        try:
+            read = ner.read_sentences(path)
+            short = [s for s in read if sum(map(len, s.chars)) < MAX_CONVERTED_CHARS][:MAX_CONVERTED]
+            ner.convert_sentences(short, ner.PEOPLES_DAILY_LABELS, 32, tokenizer, source=str(path))
+        except DataError as error:
+            assert_one_line_naming_the_file(error, path)
+            outcomes.append((mutant.kind, "rejected"))
+            continue
+        found = collections.Counter((tuple(s.chars), tuple(s.tags)) for s in read)
+        # a sentence is intact when its lines and the blank lines around it are
+        kept = collections.Counter((tuple(s.chars), tuple(s.tags)) for s, (first, last) in zip(sentences, spans)
+                                   if not mutant.touched & set(range(first - 1, last + 2)))
+        assert not kept - found, f"{mutant.kind}: well-formed sentences dropped"
+        outcomes.append((mutant.kind, "read"))
+        path.unlink()
+    report("peoples_daily dev.txt", outcomes)
+    assert len(outcomes) == case_count(CASES_PER_KIND)
+
+
+# -- SQuAD-style JSON -----------------------------------------------------------------------
+def squad_lines(dataset):
+    """A small SQuAD file laid out one question a line: (lines, {line index: (question key, its header line)}).
+
+    Lines: `{"data": [`, per article `{"paragraphs": [`, per paragraph `{"context": ..., "qas": [`,
+    one line per question, then the closing brackets.
+    """
+    lines, questions = [b'{"version": "fuzz", "data": ['], {}
+    for a, article in enumerate(dataset["data"]):
+        lines.append(b'{"paragraphs": [')
+        for p, paragraph in enumerate(article["paragraphs"]):
+            header = len(lines)
+            lines.append(b'{"context": ' + json.dumps(paragraph["context"], ensure_ascii=False).encode() + b', "qas": [')
+            for q, qa in enumerate(paragraph["qas"]):
+                questions[len(lines)] = (question_key(qa, paragraph["context"]), header)
+                comma = b"," if q + 1 < len(paragraph["qas"]) else b""
+                lines.append(json.dumps(qa, ensure_ascii=False).encode() + comma)
+            lines.append(b"]}" + (b"," if p + 1 < len(article["paragraphs"]) else b""))
+        lines.append(b"]}" + (b"," if a + 1 < len(dataset["data"]) else b""))
+    lines.append(b"]}")
+    return lines, questions
+
+
+def question_key(qa, context):
+    return qa["id"], qa["question"], context, tuple(answer["text"] for answer in qa["answers"])
+
+
+def json_fields(line, rng, kind):
+    """Field mutations of a question line: a key dropped, a key added, an answer of the wrong type."""
+    body, comma = (line[:-1], b",") if line.endswith(b",") else (line, b"")
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return line
+    if not isinstance(value, dict):
+        return line
+    if kind == "drop_field" and value:
+        del value[rng.choice(sorted(value))]
+    elif kind == "add_field":
+        value[rng.choice(["extra", "id", "answers"])] = rng.choice([1, "多余", [], None])
+    elif kind == "wrong_label" and isinstance(value.get("answers"), list) and value["answers"]:
+        value["answers"][0] = rng.choice([{"text": 3, "answer_start": 0}, {"text": "北京", "answer_start": "0"},
+                                          {"answer_start": 1.5}, "北京"])
+    return json.dumps(value, ensure_ascii=False).encode() + comma
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_squad_files(data_dir, tokenizer, tmp_path, training):
+    source = data_dir / "cmrc2018" / "cmrc2018_dev.json"
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    full = json.loads(source.read_text(encoding="utf-8"))
+    small = {"data": [{"paragraphs": [dict(context=p["context"], qas=[{k: qa[k] for k in ("id", "question", "answers")}
+                                                                       for qa in p["qas"][:3]])
+                                      for p in article["paragraphs"][:2]]} for article in full["data"][:3]]}
+    lines, questions = squad_lines(small)
+    structure = set(range(len(lines))) - set(questions) - {header for _, header in questions.values()}
+    original = tmp_path / "original.json"
+    original.write_bytes(b"\n".join(lines))
+    keys = {(e.qas_id, e.question, e.context, tuple(e.answers)) for e in reading.read_examples(original, training)}
+    assert keys == {key for key, _ in questions.values()}
+    outcomes = []
+    for number, mutant in enumerate(mutants(lines, seed=11 + training, cases_per_kind=CASES_PER_KIND,
+                                            field_mutation=json_fields)):
+        path = tmp_path / f"{number}.json"
+        path.write_bytes(mutant.data)
+        try:
+            read = reading.read_examples(path, training)
+            short = [e for e in read if len(e.context) + len(e.question) < MAX_CONVERTED_CHARS][:MAX_CONVERTED]
+            reading.convert_examples(short, tokenizer, 64, 32, 16, training)
+        except DataError as error:
+            assert_one_line_naming_the_file(error, path, json_path=True)
+            outcomes.append((mutant.kind, "rejected"))
+            continue
+        found = collections.Counter((e.qas_id, e.question, e.context, tuple(e.answers)) for e in read)
+        if not mutant.touched & structure:
+            kept = collections.Counter(key for index, (key, header) in questions.items()
+                                       if not mutant.touched & {index, header})
+            assert not kept - found, f"{mutant.kind}: well-formed questions dropped"
+        outcomes.append((mutant.kind, "read"))
+        path.unlink()
+    report(f"cmrc2018 {'train' if training else 'dev'} JSON", outcomes)
+    assert len(outcomes) == case_count(CASES_PER_KIND)
