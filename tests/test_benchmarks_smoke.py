@@ -76,3 +76,17 @@ print(json.dumps(summarize(profile_steps(lambda: step().numpy(), steps=2))))
     assert not {"PartitionedCall", "StatefulPartitionedCall"} & set(op_types), "containers would count twice"
     assert 0 < profile["matmul_op_share"] < 1
     assert abs(sum(share for _, _, share in profile["top_ops"]) + profile["other_share"] - 1) < 0.01
+
+
+def test_finetune_speed_prints_one_line_per_variant(repo_dir, shared_dir):
+    results = run_json_lines(repo_dir, "benchmarks/finetune_speed.py", "--tasks=lcqmc", "--model=tiny",
+                             "--variants=fixed=--pad_to_max_seq_length;dynamic=", "--train_steps=1", "--turns=1",
+                             "--predict_batches=1", "--max_examples=32", "--batch_size=4")
+    assert [r["variant"] for r in results] == ["fixed", "dynamic"]
+    for result in results:
+        assert result["task"] == "lcqmc" and result["model"] == "tiny" and result["matmul_gflops_median"] > 0
+        assert result["train_examples_per_s"] > 0 and result["predict_examples_per_s"] > 0
+    fixed, dynamic = results
+    assert fixed["train_padded_length_mean"] == fixed["predict_padded_length_mean"] == 128
+    assert dynamic["predict_padded_length_mean"] < 128 and dynamic["predict_padded_length_mean"] % 8 == 0
+    assert fixed["train_speed_over_fixed"] == 1.0
