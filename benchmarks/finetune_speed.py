@@ -66,11 +66,6 @@ flags.DEFINE_bool("use_bf16", False, "Worker: mixed_bfloat16.")
 
 
 # ----------------------------------------------------------------------------------------------- worker
-def reply(message):
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
 def build_task(name, data_dir, output_dir):
     """(task, options) of `name` reading the shared file as its train and dev splits."""
     from training.tasks.classification import ClassificationOptions, ClassificationTask
@@ -141,52 +136,27 @@ def worker(name):
 
         train()  # warm-up: traces and first allocations
         infer()
-        reply({"ready": True, "mean_length": float(lengths.mean()), "examples": len(lengths)})
+        common.reply({"ready": True, "mean_length": float(lengths.mean()), "examples": len(lengths)})
         for line in sys.stdin:
             command = line.strip()
             if command in ("train", "predict"):
                 started = time.perf_counter()
                 done = train() if command == "train" else infer()
-                reply(dict(done, seconds=time.perf_counter() - started))
+                common.reply(dict(done, seconds=time.perf_counter() - started))
             elif command == "matmul":
-                reply({"matmul_gflops": common.matmul_gflops(repeats=3)})
+                common.reply({"matmul_gflops": common.matmul_gflops(repeats=3)})
             elif command == "quit":
-                reply({"peak_rss_mb": common.peak_rss_mb()})
+                common.reply({"peak_rss_mb": common.peak_rss_mb()})
                 return
 
 
 # ----------------------------------------------------------------------------------------------- parent
-class Worker:
+class Worker(common.PipeWorker):
     def __init__(self, task, name, extra):
         command = [sys.executable, __file__, f"--worker={task}", f"--model={FLAGS.model}",
                    f"--batch_size={FLAGS.batch_size}", f"--train_steps={FLAGS.train_steps}",
                    f"--predict_batches={FLAGS.predict_batches}", f"--max_examples={FLAGS.max_examples}"] + extra
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-        self.name = name
-        self.log = tempfile.NamedTemporaryFile("w+", suffix=f"_finetune_speed_{name}.log", delete=False)
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                        text=True, env=env)
-
-    def ask(self, command=None):
-        if command:
-            self.process.stdin.write(command + "\n")
-            self.process.stdin.flush()
-        while True:
-            line = self.process.stdout.readline()
-            if not line:
-                self.process.wait()
-                self.log.flush()
-                tail = Path(self.log.name).read_text()[-800:]
-                raise RuntimeError(f"worker {self.name} ended (exit {self.process.returncode}): {tail}")
-            if line.startswith("{"):
-                return json.loads(line)
-
-    def close(self):
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        super().__init__(name, command, "finetune_speed")
 
 
 def emit(result):
