@@ -76,6 +76,10 @@ def test_each_batch_is_padded_to_its_longest_example_rounded_up_to_8():
             assert batch["example"].shape == (BATCH,) or not training
     fixed = next(iter(make_dataset(arrays, BATCH, training=False)))
     assert fixed["input_ids"].shape[1] == 40
+    # the training step's input signature leaves the length open: one trace serves every length
+    spec = make_dataset(arrays, BATCH, training=True, pad_to_multiple=8).element_spec
+    assert spec["input_ids"].shape.as_list() == [BATCH, None] and spec["example"].shape.as_list() == [BATCH]
+    assert make_dataset(arrays, BATCH, training=True).element_spec["input_ids"].shape.as_list() == [BATCH, 40]
     assert set(padded_lengths(arrays, BATCH).tolist()) <= set(possible_padded_lengths(arrays))
 
 
