@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -94,3 +95,42 @@ def emit(result: Dict[str, object]) -> None:
 
 def load_average() -> float:
     return round(os.getloadavg()[0], 2)
+
+
+def reply(message: Dict[str, object]) -> None:
+    """A worker's answer to its parent (PipeWorker.ask): one JSON line on stdout."""
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+class PipeWorker:
+    """A worker process of a side-by-side benchmark: it answers each command line written to its
+    stdin with one JSON line (`reply`); its stderr goes to a log file quoted when it dies."""
+
+    def __init__(self, name: str, command: List[str], log_prefix: str):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+        self.name = name
+        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{log_prefix}_{os.getpid()}_{name}.log", "w")
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                        text=True, env=env)
+
+    def ask(self, command: Optional[str] = None) -> Dict[str, object]:
+        if command:
+            self.process.stdin.write(command + "\n")
+            self.process.stdin.flush()
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                self.process.wait()
+                self.log.flush()
+                tail = Path(self.log.name).read_text()[-800:]
+                raise RuntimeError(f"worker {self.name} ended (exit {self.process.returncode}): {tail}")
+            if line.startswith("{"):  # the original's code prints progress of its own on stdout
+                return json.loads(line)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)

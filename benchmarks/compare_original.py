@@ -27,9 +27,7 @@ step's matmul FLOPs, counted analytically (`step_matmul_flops`), over its time.
 This is a benchmark, never a test: the project does not need the original to install or to pass.
 """
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -117,29 +115,24 @@ def parse_variants(text):
 
 
 # ----------------------------------------------------------------------------------------------- workers
-def reply(message):
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
 def serve(step, matmul=None):
     """After the warm-up: one step per 'step' line on stdin, its seconds on stdout; 'quit' -> peak RSS."""
     for _ in range(FLAGS.warmup):
         step()
-    reply({"ready": True})
+    common.reply({"ready": True})
     for line in sys.stdin:
         command = line.strip()
         if command == "step":
             started = time.perf_counter()
             step()
-            reply({"seconds": time.perf_counter() - started})
+            common.reply({"seconds": time.perf_counter() - started})
         elif command == "matmul":
-            reply({"matmul_gflops": matmul()})
+            common.reply({"matmul_gflops": matmul()})
         elif command.startswith("profile "):
             from op_profile import profile_steps, summarize
-            reply(summarize(profile_steps(step, int(command.split()[1]))))
+            common.reply(summarize(profile_steps(step, int(command.split()[1]))))
         elif command == "quit":
-            reply({"peak_rss_mb": common.peak_rss_mb()})
+            common.reply({"peak_rss_mb": common.peak_rss_mb()})
             return
 
 
@@ -200,7 +193,7 @@ def ours_worker(mode, seq, batch):
 
 
 # ------------------------------------------------------------------------------------------------ parent
-class Worker:
+class Worker(common.PipeWorker):
     def __init__(self, name, case, extra):
         script = __file__
         for flag in extra:
@@ -213,32 +206,7 @@ class Worker:
             command += ["--worker=original", f"--original={FLAGS.original}"] + FLAGS.original_flags.split()
         else:
             command += ["--worker=ours"] + list(extra)
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-        self.name = name
-        self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"compare_original_{os.getpid()}_{name}.log", "w")
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-                                        text=True, env=env)
-
-    def ask(self, command=None):
-        if command:
-            self.process.stdin.write(command + "\n")
-            self.process.stdin.flush()
-        while True:
-            line = self.process.stdout.readline()
-            if not line:
-                self.process.wait()
-                self.log.flush()
-                tail = Path(self.log.name).read_text()[-800:]
-                raise RuntimeError(f"worker {self.name} ended (exit {self.process.returncode}): {tail}")
-            if line.startswith("{"):  # the original's code prints progress of its own on stdout
-                return json.loads(line)
-
-    def close(self):
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        super().__init__(name, command, "compare_original")
 
 
 def significant(value: float, digits: int = 4) -> float:

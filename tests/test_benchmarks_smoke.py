@@ -97,3 +97,17 @@ def test_soak_case_samples_rss_and_fits_the_growth(repo_dir, shared_dir):
     assert isinstance(result["rss_growth_mb_per_1000_updates"], float)
     assert isinstance(result["rss_growth_between_checkpoints_mb_per_1000_updates"], float)
     assert len(result["rss_added_across_each_checkpoint_and_evaluation_mb"]) == 1  # the one at 10 (20 is the end)
+
+
+def test_finetune_speed_prints_one_line_per_variant(repo_dir, shared_dir):
+    results = run_json_lines(repo_dir, "benchmarks/finetune_speed.py", "--tasks=lcqmc", "--model=tiny",
+                             "--variants=fixed=--pad_to_max_seq_length;dynamic=", "--train_steps=1", "--turns=1",
+                             "--predict_batches=1", "--max_examples=32", "--batch_size=4")
+    assert [r["variant"] for r in results] == ["fixed", "dynamic"]
+    for result in results:
+        assert result["task"] == "lcqmc" and result["model"] == "tiny" and result["matmul_gflops_median"] > 0
+        assert result["train_examples_per_s"] > 0 and result["predict_examples_per_s"] > 0
+    fixed, dynamic = results
+    assert fixed["train_padded_length_mean"] == fixed["predict_padded_length_mean"] == 128
+    assert dynamic["predict_padded_length_mean"] < 128 and dynamic["predict_padded_length_mean"] % 8 == 0
+    assert fixed["train_speed_over_fixed"] == 1.0

@@ -287,3 +287,41 @@ def test_a_collapsed_initial_checkpoint_is_reported(repo_dir, fixtures_dir, voca
                                                       "--train_batch_size=8", "--num_train_epochs=1"])
     assert f"--init_checkpoint {collapsed} looks collapsed" in log
     assert "sequence_across_positions = 0" in log
+
+
+def reading_data(shared_dir, data_dir, counts=(("train", 2), ("dev", 1))):
+    data_dir.mkdir()
+    for split, count in counts:
+        dataset = json.loads((shared_dir / "data" / "cmrc2018" / f"cmrc2018_{split}.json").read_text(encoding="utf-8"))
+        dataset["data"] = dataset["data"][:count]
+        (data_dir / f"cmrc2018_{split}.json").write_text(json.dumps(dataset, ensure_ascii=False), encoding="utf-8")
+    return data_dir
+
+
+@pytest.mark.parametrize("script", ["run_clf.py", "run_seq_labelling.py", "run_reading.py"])
+def test_fine_tuning_evaluation_and_prediction_in_bf16(repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path, script):
+    """--use_bf16 trains, evaluates, predicts and exports in each script; losses and outputs stay float32."""
+    out = tmp_path / "out"
+    if script == "run_clf.py":
+        data_dir = clf_data(shared_dir, tmp_path / "data")
+        (data_dir / "test.tsv").write_text((data_dir / "dev.tsv").read_text(encoding="utf-8"), encoding="utf-8")
+        extra = ["--task_name=chnsenti"]
+    elif script == "run_seq_labelling.py":
+        data_dir = ner_data(shared_dir, tmp_path / "data")
+        extra = ["--use_crf"]
+    else:
+        data_dir = reading_data(shared_dir, tmp_path / "data", (("train", 1), ("dev", 1)))
+        extra = ["--doc_stride=32", "--n_best_size=5"]
+    log = run_script(repo_dir, script, common_args(fixtures_dir, vocab_file, data_dir, out) + extra + [
+        "--use_bf16", "--max_seq_length=64", "--do_train", "--do_eval", "--do_predict", "--train_batch_size=4",
+        "--num_train_epochs=1", "--learning_rate=1e-3", "--warmup_proportion=0"])
+    assert "precision policy: mixed_bfloat16" in log
+    history = json.loads((out / "loss_history.json").read_text())
+    assert history and all(np.isfinite(loss) for loss in history.values())
+    assert (out / "eval_results.txt").stat().st_size > 0
+    predictions = {"run_clf.py": "test_results.tsv", "run_seq_labelling.py": "test_predictions.txt",
+                   "run_reading.py": "predictions.json"}[script]
+    assert (out / predictions).stat().st_size > 0
+    signature = tf.saved_model.load(str(out / "export")).signatures["serving_default"]
+    for spec in signature.structured_outputs.values():
+        assert spec.dtype in (tf.float32, tf.int32)

@@ -209,6 +209,15 @@ def define_finetuning_flags(options_class) -> None:
                         "NezhaForSequenceClassification (run_clf.py), NezhaForTokenClassification "
                         "(run_seq_labelling.py without --use_crf: transformers has no CRF head) or "
                         "NezhaForQuestionAnswering (run_reading.py). Replaces an existing directory.")
+    flags.DEFINE_bool("pad_to_max_seq_length", default_of(options_class, "pad_to_max_seq_length"),
+                      "Pad every batch to --max_seq_length (the original's fixed shapes, e.g. for accelerators "
+                      "that want static shapes). By default each batch of training, evaluation and prediction is "
+                      "padded to its longest example rounded up to a multiple of 8: the same results, less "
+                      "compute. Truncation follows --max_seq_length either way.")
+    flags.DEFINE_bool("group_by_length", default_of(options_class, "group_by_length"),
+                      "Training: batch examples of similar length together (sorted within chunks of 50 batches "
+                      "of a shuffled epoch, batches then shuffled); every example is still seen once per epoch. "
+                      "Changes the composition of batches, and so the exact numbers, not the expected accuracy.")
     flags.DEFINE_integer("seed", default_of(options_class, "seed"),
                          "Random seed of the run: the head's (and any unloaded variable's) initialisation, "
                          "dropout and the shuffling of the training data (each epoch's order is a function of "

@@ -3,7 +3,8 @@
 Per update: k micro-batches (gradient accumulation) -> average over replicas (one allreduce)
 -> unscale (fp16) -> global-norm clipping -> optimizer update, skipped on overflow under fp16.
 (An engine that sends gradients in float16 gets them unscaled before the allreduce instead.)
-The step runs as one `tf.function` with the dataset's fixed input signature, optionally with
+The step runs as one `tf.function` with the dataset's input signature (its sequence length left
+open when batches are padded per batch, so one trace serves every length), optionally with
 its gradient part XLA-compiled (the optimizer XLA-compiles each variable's update itself).
 Replicas, their allreduce and the update of every variable copy are the distribution engine's
 (training/distribution/): the same step runs on every engine.

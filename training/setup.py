@@ -94,6 +94,7 @@ def set_up_run(options: RunOptions, build_model: Callable[[NezhaConfig], keras.M
     with distributed.scope():
         precision = Precision.create(use_fp16=options.use_fp16, use_bf16=options.use_bf16)
     precision.apply_policy()
+    logging.info("precision policy: %s", precision.policy)
     # The original's bert_config.json or a transformers config.json (NEZHA or BERT), by content.
     config = config_from_json_file(options.bert_config_file)
     if distributed.is_chief:

@@ -184,8 +184,11 @@ class RelativePositions:
         return relative_value_context(probs, table, self.max_relative_position)
 
     def _in_dtype(self, dtype):
-        # Cast once per dtype (mixed precision), not once per layer.
-        if dtype not in self._cast_cache:
+        # Cast once per dtype (mixed precision), not once per layer; and once per graph, since a
+        # cast made while tracing one layer on its own (Keras' SavedModel export traces each layer
+        # in a graph of its own) cannot be read from another layer's graph.
+        key = (dtype, None if tf.executing_eagerly() else tf.compat.v1.get_default_graph())
+        if key not in self._cast_cache:
             per_pair = None if self.per_pair is None else tf.cast(self.per_pair, dtype)
-            self._cast_cache[dtype] = (tf.cast(self.table, dtype), per_pair)
-        return self._cast_cache[dtype]
+            self._cast_cache[key] = (tf.cast(self.table, dtype), per_pair)
+        return self._cast_cache[key]

@@ -23,6 +23,16 @@ class FineTuneOptions(RunOptions):
     warmup_proportion: float = 0.1
     export_dir: Optional[str] = None
     export_hf_dir: Optional[str] = None
+    # Fixed [batch, max_seq_length] shapes, the original's; by default each batch is padded to its
+    # longest example (data.tasks.pipeline), which gives the same results with less compute.
+    pad_to_max_seq_length: bool = False
+    group_by_length: bool = False  # training batches of similar lengths (other batches, other numbers)
+
+    @property
+    def pad_to_multiple(self) -> Optional[int]:
+        """What data.tasks.pipeline pads each batch to a multiple of (None: max_seq_length)."""
+        from data.tasks.pipeline import PAD_MULTIPLE  # here: the pipeline imports TensorFlow
+        return None if self.pad_to_max_seq_length else PAD_MULTIPLE
 
     def make_tokenizer(self):
         from data.tokenization import make_tokenizer

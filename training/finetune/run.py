@@ -2,7 +2,7 @@
 then evaluation, prediction and export with the weights checkpointing.restore_for_inference picks."""
 from absl import logging
 
-from data.tasks.pipeline import make_dataset
+from data.tasks.pipeline import make_dataset, possible_padded_lengths
 from modeling.diagnostics import collapse_warning, representation_spread
 from modeling.checkpoints.hf import hf_model_class, save_hf_checkpoint
 from training.checkpointing import restore_for_inference
@@ -60,9 +60,25 @@ def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_we
     if keep_best:
         callbacks.append(KeepBestCheckpoint(task.evaluate, task.main_metric, options.output_dir))
     trainer = setup.trainer(task.loss_fn, optimizer, num_train_steps, callbacks)
+    log_padding(arrays, options)
     # A function of the batches consumed: a resumed run continues the shuffled stream where it stopped.
     return trainer.train(lambda consumed: make_dataset(arrays, options.train_batch_size, training=True,
-                                                       seed=options.seed, consumed_batches=consumed))
+                                                       seed=options.seed, consumed_batches=consumed,
+                                                       pad_to_multiple=options.pad_to_multiple,
+                                                       group_by_length=options.group_by_length))
+
+
+def log_padding(arrays, options: FineTuneOptions) -> None:
+    """How training batches are shaped; under dynamic padding, the bound on the sequence lengths
+    the compiled step meets (each one an XLA compilation under --use_xla)."""
+    width = arrays["input_mask"].shape[1]
+    if options.pad_to_multiple is None:
+        logging.info("training batches padded to --max_seq_length %d (--pad_to_max_seq_length)", width)
+        return
+    lengths = possible_padded_lengths(arrays, options.pad_to_multiple)
+    logging.info("dynamic padding: training batches padded to their longest example, rounded up to a multiple "
+                 "of %d: at most %d distinct lengths (%s)%s", options.pad_to_multiple, len(lengths),
+                 ", ".join(map(str, lengths)), ", grouped by length" if options.group_by_length else "")
 
 
 def build_model(task: FineTuneTask, options: FineTuneOptions, config):

@@ -5,9 +5,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from compat.keras import keras
-from data.tasks.pipeline import make_dataset
+from data.tasks.pipeline import make_dataset, padded_lengths
 from modeling.config import NezhaConfig
 
 
@@ -32,17 +33,34 @@ def inference_function(model, output_keys) -> Callable:
         def outputs(features):
             results = model_ref()(features, training=False)
             return {key: results[key] for key in keys}
+        # one trace for every sequence length (dynamic padding): the graph does not depend on it
         by_keys[keys] = tf.function(outputs, reduce_retracing=True)
     return by_keys[keys]
 
 
-def run_model(model, arrays: Dict, batch_size: int, output_keys) -> Dict:
-    """The model's named outputs over arrays, in order, concatenated as NumPy."""
+def run_model(model, arrays: Dict, batch_size: int, output_keys, pad_to_multiple: Optional[int] = None,
+              per_position=(), fill: float = 0.0) -> Dict:
+    """The model's named outputs over arrays, in order, concatenated as NumPy.
+
+    pad_to_multiple: each batch cut to its longest example rounded up to this multiple (None: the
+    stored length). The outputs named in `per_position` ([batch, seq, ...]) of shorter batches are
+    padded back to the stored length with `fill` (padding positions carry no result: every metric
+    masks them).
+    """
     step = inference_function(model, output_keys)
+    width = arrays["input_mask"].shape[1]
+    if pad_to_multiple:
+        logging.info("dynamic padding: %d batches of %d examples padded to %d distinct lengths (max %d)",
+                     -(-len(arrays["input_mask"]) // batch_size), len(arrays["input_mask"]),
+                     len(set(padded_lengths(arrays, batch_size, pad_to_multiple).tolist())), width)
     collected = {key: [] for key in output_keys}
-    for features in make_dataset(arrays, batch_size, training=False):
+    for features in make_dataset(arrays, batch_size, training=False, pad_to_multiple=pad_to_multiple):
         for key, value in step(features).items():
-            collected[key].append(value.numpy())
+            value = value.numpy()
+            if key in per_position and value.shape[1] < width:
+                pad = [(0, 0), (0, width - value.shape[1])] + [(0, 0)] * (value.ndim - 2)
+                value = np.pad(value, pad, constant_values=np.asarray(fill).astype(value.dtype))
+            collected[key].append(value)
     return {key: np.concatenate(values, axis=0) for key, values in collected.items()}
 
 

@@ -62,7 +62,8 @@ class ClassificationTask(FineTuneTask):
 
     def evaluate(self, model):
         arrays = self.arrays("dev")
-        outputs = run_model(model, arrays, self.options.eval_batch_size, ["probabilities"])
+        outputs = run_model(model, arrays, self.options.eval_batch_size, ["probabilities"],
+                            self.options.pad_to_multiple)
         probabilities = outputs["probabilities"].astype(np.float64)
         gold = arrays["label_id"]
         loss = float(-np.mean(np.log(np.maximum(probabilities[np.arange(len(gold)), gold], 1e-30))))
@@ -82,6 +83,7 @@ class ClassificationTask(FineTuneTask):
         return os.path.isfile(self.data.path("test"))
 
     def predict(self, model, output_dir):
-        outputs = run_model(model, self.arrays("test"), self.options.predict_batch_size, ["probabilities"])
+        outputs = run_model(model, self.arrays("test"), self.options.predict_batch_size, ["probabilities"],
+                            self.options.pad_to_multiple)
         text = "".join("\t".join(str(float(p)) for p in row) + "\n" for row in outputs["probabilities"])
         write_text(os.path.join(output_dir, "test_results.tsv"), text)

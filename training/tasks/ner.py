@@ -69,7 +69,7 @@ class NerTask(FineTuneTask):
 
     def _predict_chars(self, model, name, batch_size):
         sentences, features, arrays = self.split(name)
-        tags = run_model(model, arrays, batch_size, ["tags"])["tags"]
+        tags = run_model(model, arrays, batch_size, ["tags"], self.options.pad_to_multiple, per_position=["tags"])["tags"]
         predicted = [char_predictions(f, row, self.data.labels) for f, row in zip(features, tags)]
         return sentences, arrays, tags, predicted
 

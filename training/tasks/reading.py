@@ -11,7 +11,7 @@ from data.tasks.pipeline import features_to_arrays
 from data.tasks.reading import ReadingData, convert_examples, decode_predictions, load_json
 from evaluation.reading import reading_metrics
 from fileio.atomic import write_json, write_text
-from modeling.task_models import NezhaForSpanExtraction, span_loss
+from modeling.task_models import SPAN_MASK_ADDER, NezhaForSpanExtraction, span_loss
 from training.finetune.options import FineTuneOptions
 from training.finetune.task import FineTuneTask, run_model
 
@@ -69,7 +69,10 @@ class ReadingTask(FineTuneTask):
             features = self._convert(examples, False)
             self._inference = (examples, features, features_to_arrays(features, INFERENCE_FIELDS))
         examples, features, arrays = self._inference
-        logits = run_model(model, arrays, batch_size, LOGITS)
+        # Windows fill max_seq_length but the last ones of short contexts; positions cut from a batch
+        # come back with the span mask's value, as a padded position's logit would be (about it).
+        logits = run_model(model, arrays, batch_size, LOGITS, self.options.pad_to_multiple, per_position=LOGITS,
+                           fill=SPAN_MASK_ADDER)
         results = {f.unique_id: (logits["start_logits"][i], logits["end_logits"][i]) for i, f in enumerate(features)}
         return decode_predictions(examples, features, results, self.options.n_best_size, self.options.max_answer_length)
 

@@ -1,11 +1,14 @@
-"""training/finetune/export.py: the SavedModel serves what the model computes in process, in float32."""
+"""training/finetune/export.py: the SavedModel serves what the model computes in process, in float32
+(also after training in mixed precision), at any length up to max_seq_length, with int32 inputs and
+float32 outputs."""
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from compat.keras import keras
-from modeling.task_models import NezhaForClassification, classification_loss
+from modeling.task_models import NezhaForClassification, NezhaForSpanExtraction, classification_loss
 from optimization import create_optimizer, name_lookup
+from training.checkpointing import load_initial_weights
 from training.finetune.export import export_saved_model
 from training.finetune.task import run_model
 from training.loop import LoopSettings, Trainer
@@ -78,3 +81,57 @@ def test_a_model_trained_in_mixed_precision_is_served_by_a_float32_graph(tiny, t
     served = serve(**{name: tf.constant(value) for name, value in inputs.items()})
     for key in ("probabilities", "logits"):
         np.testing.assert_allclose(served[key].numpy(), expected[key], atol=1e-5, rtol=0)
+
+
+@pytest.fixture
+def policy(request):
+    """The global Keras policy the model is built under, restored to float32 afterwards."""
+    keras.mixed_precision.set_global_policy(request.param)
+    yield request.param
+    keras.mixed_precision.set_global_policy("float32")
+
+
+MAX_SEQ_LENGTH = 64
+
+
+def _request(length, batch=2, width=None):
+    """A request of `length` real tokens per example, padded to `width` (default: unpadded)."""
+    width = width or length
+    rng = np.random.default_rng(length)
+    ids = np.zeros([batch, width], np.int32)
+    ids[:, :length] = rng.integers(1, 21128, [batch, length])
+    mask = (np.arange(width)[None, :] < length).astype(np.int32).repeat(batch, 0)
+    segments = ((np.arange(width)[None, :] >= length // 2) & (mask == 1)).astype(np.int32)
+    return {"input_ids": ids, "input_mask": mask, "segment_ids": segments}
+
+
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16"], indirect=True)
+@pytest.mark.parametrize("kind", ["classification", "span"])
+def test_saved_model_serves_any_length_up_to_max_seq_length(tiny, tmp_path, policy, kind):
+    """Unpadded requests of 9 and 23 tokens (max_seq_length 64) give what the same request padded to
+    64 gives, with int32 inputs and float32 outputs also when the model computes in bfloat16."""
+    config, checkpoint = tiny
+    if kind == "classification":
+        model, keys = NezhaForClassification(config, num_labels=3), ["probabilities"]
+    else:
+        model, keys = NezhaForSpanExtraction(config), ["start_logits", "end_logits"]
+    model.ensure_built()
+    load_initial_weights(model, checkpoint)
+    export_saved_model(model, str(tmp_path / "export"), keys)
+    serve = tf.saved_model.load(str(tmp_path / "export")).signatures["serving_default"]
+    assert {spec.dtype for spec in serve.structured_input_signature[1].values()} == {tf.int32}
+    assert {spec.dtype for spec in serve.structured_outputs.values()} == {tf.float32}
+    # bfloat16 keeps 8 bits of mantissa: other shapes round differently (logits are a few units)
+    atol = {"float32": {"probabilities": 1e-5, "logits": 1e-5},
+            "mixed_bfloat16": {"probabilities": 3e-2, "logits": 0.25}}[policy]
+    for length in (9, 23):
+        unpadded = serve(**{k: tf.constant(v) for k, v in _request(length).items()})
+        padded = serve(**{k: tf.constant(v) for k, v in _request(length, width=MAX_SEQ_LENGTH).items()})
+        for key in keys:
+            served = unpadded[key].numpy()
+            assert served.dtype == np.float32
+            expected = padded[key].numpy()
+            if key != "probabilities":
+                assert served.shape == (2, length)
+                expected = expected[:, :length]
+            np.testing.assert_allclose(served, expected, atol=atol["probabilities" if key == "probabilities" else "logits"])
