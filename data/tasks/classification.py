@@ -81,7 +81,7 @@ class TaskFormat:
 class RecordFormat:
     """A format read line by line into records (CLUE's JSON lines, the user's own files)."""
 
-    records: Callable[[str], Iterable[Record]]
+    records: Callable[[str, str], Iterable[Record]]  # (path, split) -> the file's records
     labels: Optional[Sequence[str]]  # None: derived from the training file
     split_files: dict
     skip_labels: frozenset = frozenset()  # labels that mean "no gold label": such examples are left out
@@ -92,7 +92,7 @@ class RecordFormat:
         a training or dev line without a label is an error, a test line may have none."""
         labels = list(labels)
         examples, skipped = [], 0
-        for record in self.records(path):
+        for record in self.records(path, split):
             label = record.label
             if label in self.skip_labels:
                 if split != "test":
@@ -111,7 +111,7 @@ class RecordFormat:
         return examples
 
     def derive_labels(self, path):
-        found = {record.label for record in self.records(path)
+        found = {record.label for record in self.records(path, "train")
                  if record.label is not None and record.label not in self.skip_labels}
         if not found:
             raise DataError(path, "no labelled lines to derive the label list from")

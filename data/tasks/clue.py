@@ -82,7 +82,7 @@ class ClueTask:
     labels: Tuple[str, ...]
     skip_labels: frozenset = frozenset()
 
-    def records(self, path) -> Iterator[Record]:
+    def records(self, path, split="train") -> Iterator[Record]:  # split unused: CLUE lays out every split alike
         for line_number, value in read_json_lines(path):
             text_a, text_b = self.texts(value, path, line_number)
             yield Record(line_number, text_a, text_b, json_label(value, "label", path, line_number), value.get("id"))

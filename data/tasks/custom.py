@@ -59,8 +59,9 @@ class CustomColumns:
     def split_files(self):
         return {split: f"{split}.{self.input_format}" for split in ("train", "dev", "test")}
 
-    def records(self, path) -> Iterator[Record]:
-        return self._json_records(path) if self.input_format == "json" else self._tsv_records(path)
+    def records(self, path, split="train") -> Iterator[Record]:
+        """The lines of one split's file; a test file may lack the label (column or field)."""
+        return self._json_records(path) if self.input_format == "json" else self._tsv_records(path, split)
 
     def _json_records(self, path):
         for line_number, value in read_json_lines(path):
@@ -72,7 +73,7 @@ class CustomColumns:
             yield Record(line_number, text_a, text_b, json_label(value, self.label, path, line_number),
                          value.get("id"))
 
-    def _tsv_records(self, path):
+    def _tsv_records(self, path, split):
         require_file(path)
         with open(path, encoding="utf-8") as f:
             lines = [line.rstrip("\r\n") for line in f]
@@ -85,6 +86,8 @@ class CustomColumns:
                     indices[role] = names.index(column)
                 elif column.isdigit():
                     indices[role] = int(column)
+                elif role == "label" and split == "test":
+                    indices[role] = len(names)  # an unlabelled test file: no line has this column
                 else:
                     raise DataError(path, f"no column named {column!r} (--{role}_column) in the header; its "
                                           f"columns: {', '.join(names)}", 1)

@@ -43,6 +43,15 @@ def test_a_test_file_may_leave_out_the_label(tmp_path):
     assert fields(data.examples("test")) == [("好吃", None, None), ("太贵", None, None)]
 
 
+def test_a_test_file_with_header_may_leave_out_the_label_column(tmp_path):
+    write(tmp_path / "test.tsv", "review\n好吃\n")
+    write(tmp_path / "dev.tsv", "review\n好吃\n")
+    data = custom(tmp_path, labels=["neg", "pos"], text_a="review", label="sentiment", header=True)
+    assert fields(data.examples("test")) == [("好吃", None, None)]
+    with pytest.raises(DataError, match=r"dev.tsv:1: no column named 'sentiment' \(--label_column\)"):
+        data.examples("dev")
+
+
 def test_json_lines_by_field_names(tmp_path):
     lines = [{"q": "今天", "p": "明天", "y": 1, "id": "a"}, {"q": "雨", "p": "晴", "y": 0, "id": "b"}]
     write(tmp_path / "train.json", "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
