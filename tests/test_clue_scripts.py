@@ -54,7 +54,8 @@ def test_run_clf_on_a_clue_task(repo_dir, fixtures_dir, vocab_file, tmp_path, ta
     test = [{k: v for k, v in LINES[task](i).items() if k != "label"} | {"id": 10 + i} for i in range(5)]
     write_lines(data_dir / "test.json", test)
     out = tmp_path / "out"
-    log = run_script(repo_dir, "run_clf.py", clf_args(fixtures_dir, vocab_file, data_dir, out) + [f"--task_name={task}"])
+    args = clf_args(fixtures_dir, vocab_file, data_dir, out) + [f"--task_name={task}"]
+    log = run_script(repo_dir, "run_clf.py", args)
     if task == "cmnli":
         assert "skipped 1 examples labelled '-'" in log
     results = dict(line.split(" = ") for line in (out / "eval_results.txt").read_text().splitlines())

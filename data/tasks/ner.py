@@ -2,8 +2,10 @@
 `ner`, a `char tag` per line and a blank line between sentences (train/dev/test.txt), labels taken
 from the training file; `cluener`, CLUENER2020's JSON lines (train/dev/test.json: `text` and `label`
 as {type: {entity text: [[start, end], ...]}}, inclusive offsets) as character BIO tags over its 10
-types (data/tasks/clue.py), whose predictions are written back in the same form. The conversion: each character is tokenized, its first piece gets the character's tag and any
-further pieces `X`; [CLS] and [SEP] carry their own labels; label ids start at 1, 0 is padding.
+types (data/tasks/clue.py), whose predictions are written back in the same form.
+
+The conversion: each character is tokenized, its first piece gets the character's tag and any further
+pieces `X`; [CLS] and [SEP] carry their own labels; label ids start at 1, 0 is padding.
 """
 
 import dataclasses
