@@ -236,16 +236,35 @@ def define_classification_flags() -> None:
     from training.tasks.classification import ClassificationOptions  # here: the task module imports TensorFlow
     define_finetuning_flags(ClassificationOptions)
     flags.DEFINE_string("task_name", default_of(ClassificationOptions, "task_name"), "The task, which picks the file format and the labels: lcqmc, "
-                        "chnsenti, text_clf, xnli or mrpc (see docs/finetuning.md).")
+                        "chnsenti, text_clf, xnli, mrpc, the CLUE tasks afqmc, cmnli, ocnli, tnews, iflytek, csl, "
+                        "cluewsc2020, or custom (the user's own files, read by the flags below; see "
+                        "docs/finetuning.md).")
     flags.mark_flags_as_required(["task_name"])
+    flags.DEFINE_enum("input_format", default_of(ClassificationOptions, "input_format"), ["tsv", "json"],
+                      "--task_name=custom: train/dev/test.tsv (tab-separated) or train/dev/test.json (one JSON "
+                      "object per line).")
+    flags.DEFINE_string("text_a_column", default_of(ClassificationOptions, "text_a_column"),
+                        "--task_name=custom: the column holding the text (a 0-based index, or a name with JSON "
+                        "lines or --has_header).")
+    flags.DEFINE_string("text_b_column", default_of(ClassificationOptions, "text_b_column"),
+                        "--task_name=custom: the column holding the second text of a pair; unset for single texts.")
+    flags.DEFINE_string("label_column", default_of(ClassificationOptions, "label_column"),
+                        "--task_name=custom: the column holding the label (a test file may leave it out).")
+    flags.DEFINE_bool("has_header", default_of(ClassificationOptions, "has_header"),
+                      "--task_name=custom with TSV: the first line of each file names the columns.")
+    flags.DEFINE_string("labels", default_of(ClassificationOptions, "labels"),
+                        "--task_name=custom: the labels in id order, comma-separated (e.g. neg,pos). Unset: the "
+                        "training file's labels, sorted, saved as output_dir/label_list.txt and read from there "
+                        "by later runs.")
 
 
 def define_tagging_flags() -> None:
     """run_seq_labelling.py."""
     from training.tasks.ner import NerOptions  # here: the task module imports TensorFlow
     define_finetuning_flags(NerOptions)
-    flags.DEFINE_string("task_name", default_of(NerOptions, "task_name"), "Optional: 'ner', the only task of this script (accepted so that "
-                        "the original's command lines run unchanged); any other name is an error.")
+    flags.DEFINE_string("task_name", default_of(NerOptions, "task_name"), "Optional: 'ner' (the original's `char tag` files, as "
+                        "its command lines give it) or 'cluener' (CLUENER2020's JSON lines); any other name is an "
+                        "error.")
     flags.DEFINE_bool("use_crf", default_of(NerOptions, "use_crf"), "Decode with a linear-chain CRF (Viterbi) instead of per-token softmax.")
 
 

@@ -1,6 +1,11 @@
-"""Sentence and sentence-pair classification data: readers per task and BERT feature conversion.
+"""Sentence and sentence-pair classification data: the registry of task formats, their readers and
+BERT feature conversion.
 
-Formats (tab-separated, UTF-8):
+Every task is a format in `TASKS` (or `custom`, built from the columns the user names): what its
+files are called, how a file is read into examples, its label set (None: taken from the training
+file and saved with the model) and, for CLUE, the name of its submission file.
+
+Tab-separated formats (train/dev/test.tsv, UTF-8):
   lcqmc              q1 TAB q2 TAB label(0/1), normally no header
   chnsenti, text_clf label TAB text (ChnSentiCorp has the header `label TAB text_a`)
   xnli               premise TAB hypothesis TAB label (entailment/neutral/contradiction;
@@ -8,16 +13,26 @@ Formats (tab-separated, UTF-8):
   mrpc               the GLUE MRPC layout: Quality TAB #1 ID TAB #2 ID TAB #1 String TAB #2 String
 A header is recognised (its label field is a column name, not a label) and skipped, never assumed.
 A test file may lack the label column; its examples then have label None (predict only).
+
+CLUE's JSON lines (train/dev/test.json; data/tasks/clue.py): afqmc, cmnli, ocnli, tnews, iflytek,
+csl, cluewsc2020, with the label sets the task fixes. Examples labelled "-" (CMNLI/OCNLI: no gold
+label) are left out of train and dev and counted in the log; in a test file they are kept, unlabelled.
+
+custom (data/tasks/custom.py): TSV or JSON lines with the columns named by the command line.
 """
 
 import dataclasses
 import logging
 import os
-from typing import List, Optional, Sequence
+from typing import Any, Callable, Iterable, List, Optional, Sequence
 
+from data.tasks import clue
+from data.tasks.custom import CustomColumns
 from data.tasks.errors import DataError, log_skipped, require_file, text_lines
+from data.tasks.label_list import saved_labels
 from fileio.text import TextDecodeError, decode_utf8, raw_lines
 from data.tasks.packing import pack_tokens
+from data.tasks.records import Record
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +46,7 @@ class InputExample:
     text_a: str
     text_b: Optional[str] = None
     label: Optional[str] = None
+    example_id: Any = None  # the id a submission file names (CLUE's `id`); None for TSV lines
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +68,58 @@ class TaskFormat:
     labels: Optional[Sequence[str]]  # None: derived from train.tsv (text_clf)
     label_aliases: dict = dataclasses.field(default_factory=dict)
 
+    split_files = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+    submission_file = None
+
+    def read(self, path, labels, split, skip_bad_lines=False):
+        return read_examples(path, self, labels, split, skip_bad_lines)
+
+    def derive_labels(self, path):
+        return derive_labels(path, self)
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordFormat:
+    """A format read line by line into records (CLUE's JSON lines, the user's own files)."""
+
+    records: Callable[[str, str], Iterable[Record]]  # (path, split) -> the file's records
+    labels: Optional[Sequence[str]]  # None: derived from the training file
+    split_files: dict
+    skip_labels: frozenset = frozenset()  # labels that mean "no gold label": such examples are left out
+    submission_file: Optional[str] = None  # written beside test_results.tsv by --do_predict
+
+    def read(self, path, labels, split, skip_bad_lines=False):
+        """The examples of one split. Every line must be well formed (skip_bad_lines is for TSV only);
+        a training or dev line without a label is an error, a test line may have none."""
+        labels = list(labels)
+        examples, skipped = [], 0
+        for record in self.records(path, split):
+            label = record.label
+            if label in self.skip_labels:
+                if split != "test":
+                    skipped += 1
+                    continue
+                label = None  # kept: test lines must stay aligned with the submission
+            if label is None and split != "test":
+                raise DataError(path, "the line has no label", record.line_number)
+            if label is not None and label not in labels:
+                raise DataError(path, f"label {label!r} is not in the label set {labels}", record.line_number)
+            examples.append(InputExample(f"{split}-{len(examples)}", record.text_a, record.text_b, label,
+                                         record.example_id))
+        if skipped:
+            logger.warning("%s: skipped %d examples labelled %s (no gold label)", path, skipped,
+                           " or ".join(repr(label) for label in sorted(self.skip_labels)))
+        return examples
+
+    def derive_labels(self, path):
+        found = {record.label for record in self.records(path, "train")
+                 if record.label is not None and record.label not in self.skip_labels}
+        if not found:
+            raise DataError(path, "no labelled lines to derive the label list from")
+        return sorted(found)
+
+
+CUSTOM_TASK = "custom"
 
 TASKS = {
     "lcqmc": TaskFormat(3, 0, 1, 2, ("0", "1")),
@@ -60,16 +128,24 @@ TASKS = {
     "xnli": TaskFormat(3, 0, 1, 2, ("contradiction", "entailment", "neutral"),
                        {"contradictory": "contradiction"}),
     "mrpc": TaskFormat(5, 3, 4, 0, ("0", "1")),
+    **{name: RecordFormat(task.records, task.labels, clue.SPLIT_FILES, task.skip_labels, clue.submission_file(name))
+       for name, task in clue.CLASSIFICATION_TASKS.items()},
 }
 
-SPLIT_FILES = {"train": "train.tsv", "dev": "dev.tsv", "test": "test.tsv"}
+SPLIT_FILES = TaskFormat.split_files
 
 
-def task_format(task_name):
+def task_format(task_name, custom_columns: Optional[CustomColumns] = None, labels: Optional[Sequence[str]] = None):
+    """The format of a task; `custom` reads `custom_columns` with the given labels (None: derived)."""
+    name = task_name.lower()
+    if name == CUSTOM_TASK:
+        columns = custom_columns or CustomColumns()
+        return RecordFormat(columns.records, tuple(labels) if labels else None, columns.split_files)
     try:
-        return TASKS[task_name.lower()]
+        return TASKS[name]
     except KeyError:
-        raise ValueError(f"unknown --task_name {task_name!r}; known: {', '.join(sorted(TASKS))}") from None
+        known = ", ".join(sorted([*TASKS, CUSTOM_TASK]))
+        raise ValueError(f"unknown --task_name {task_name!r}; known: {known}") from None
 
 
 def _is_header(fields, fmt, labels):
@@ -176,20 +252,25 @@ def convert_examples(examples, labels, max_seq_length, tokenizer):
 
 
 class ClassificationData:
-    """The files of one task in --data_dir, with the task's label list."""
+    """The files of one task in --data_dir, with the task's label list.
 
-    def __init__(self, task_name, data_dir):
+    A task without a fixed label set (text_clf, custom without labels) takes the list saved in
+    output_dir by an earlier training run when there is one (prediction must use the ids the model
+    was trained with), else the sorted labels of its training file; `labels_derived` says so.
+    """
+
+    def __init__(self, task_name, data_dir, output_dir=None, custom_columns=None, labels=None):
         self.task_name = task_name
         self.data_dir = data_dir
-        self.format = task_format(task_name)
-        if self.format.labels is not None:
+        self.format = task_format(task_name, custom_columns, labels)
+        self.labels_derived = self.format.labels is None
+        if not self.labels_derived:
             self.labels = list(self.format.labels)
         else:
-            self.labels = derive_labels(self.path("train"), self.format)
+            self.labels = saved_labels(output_dir) or self.format.derive_labels(self.path("train"))
 
     def path(self, split):
-        return os.path.join(self.data_dir, SPLIT_FILES[split])
+        return os.path.join(self.data_dir, self.format.split_files[split])
 
     def examples(self, split):
-        return read_examples(self.path(split), self.format, self.labels, split,
-                             skip_bad_lines=(split == "train"))
+        return self.format.read(self.path(split), self.labels, split, skip_bad_lines=(split == "train"))

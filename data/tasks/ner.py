@@ -1,15 +1,23 @@
-"""Character-level NER data (`char tag` per line, blank line between sentences) and the original's
-feature conversion: each character is tokenized, its first piece gets the character's tag and any
-further pieces `X`; [CLS] and [SEP] carry their own labels; label ids start at 1, 0 is padding.
+"""Character-level NER data and the original's feature conversion. Formats, by --task_name (`TASKS`):
+`ner`, a `char tag` per line and a blank line between sentences (train/dev/test.txt), labels taken
+from the training file; `cluener`, CLUENER2020's JSON lines (train/dev/test.json: `text` and `label`
+as {type: {entity text: [[start, end], ...]}}, inclusive offsets) as character BIO tags over its 10
+types (data/tasks/clue.py), whose predictions are written back in the same form.
+
+The conversion: each character is tokenized, its first piece gets the character's tag and any further
+pieces `X`; [CLS] and [SEP] carry their own labels; label ids start at 1, 0 is padding.
 """
 
 import dataclasses
 import logging
 import os
-from typing import List, Optional
+from typing import Any, Callable, List, Optional
 
+from data.tasks import clue
 from data.tasks.errors import DataError, require_file, text_lines
+from data.tasks.label_list import saved_labels
 from data.tasks.packing import pack_pair, padded_inputs
+from data.tasks.records import read_json_lines
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +25,7 @@ logger = logging.getLogger(__name__)
 PEOPLES_DAILY_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "X", "[CLS]", "[SEP]"]
 SPECIAL_LABELS = ["X", "[CLS]", "[SEP]"]
 SPLIT_FILES = {"train": "train.txt", "dev": "dev.txt", "test": "test.txt"}
-LABEL_LIST_FILE = "label_list.txt"
+CLUENER_LABELS = ["O"] + clue.cluener_tag_names() + SPECIAL_LABELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +34,8 @@ class Sentence:
     chars: List[str]
     tags: List[str]
     line_number: Optional[int] = dataclasses.field(default=None, compare=False)  # its first line in the file
+    # The line's JSON object without its label (CLUENER2020): what a prediction is written back into.
+    source: Any = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +82,46 @@ def read_sentences(path, split="train"):
 def _shortened(line, limit=200):
     """A line quoted in an error, cut so that a huge one keeps the message to a readable line."""
     return line if len(line) <= limit else f"{line[:limit]}... ({len(line)} characters)"
+
+
+def read_cluener(path, split="train"):
+    """Sentences of a CLUENER2020 JSON-lines file; a test line without `label` is all O."""
+    sentences = []
+    for line_number, value in read_json_lines(path):
+        text, tags = clue.cluener_tags(value, path, line_number)
+        source = {key: item for key, item in value.items() if key != "label"}
+        sentences.append(Sentence(f"{split}-{len(sentences)}", list(text), tags, source=source))
+    return sentences
+
+
+def cluener_prediction(sentence, predicted_tags):
+    """A sentence's predicted tags in CLUENER2020's form: its line's fields with `label` predicted."""
+    return {**sentence.source, "label": clue.tags_to_spans("".join(sentence.chars), predicted_tags)}
+
+
+@dataclasses.dataclass(frozen=True)
+class NerFormat:
+    """One tagging task's files: their names, their reader, the label list (None: from the training file)
+    and, for CLUE, the file its test predictions are written to in the task's own form."""
+
+    split_files: dict
+    read: Callable[[str, str], List[Sentence]]
+    labels: Optional[List[str]] = None
+    submission_file: Optional[str] = None
+
+
+TASKS = {
+    "ner": NerFormat(SPLIT_FILES, read_sentences),
+    "cluener": NerFormat(clue.SPLIT_FILES, read_cluener, CLUENER_LABELS, clue.submission_file("cluener")),
+}
+
+
+def ner_format(task_name):
+    try:
+        return TASKS[task_name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown --task_name {task_name!r} for sequence labelling; known: "
+                         f"{', '.join(sorted(TASKS))}") from None
 
 
 def derive_labels(sentences):
@@ -137,20 +187,21 @@ def char_predictions(feature, predicted_label_ids, labels):
 
 
 class NerData:
-    def __init__(self, data_dir, output_dir=None):
+    def __init__(self, data_dir, output_dir=None, task_name="ner"):
         self.data_dir = data_dir
-        self.labels = self._load_labels(output_dir)
+        self.format = ner_format(task_name)
+        self.labels = list(self.format.labels) if self.format.labels else self._load_labels(output_dir)
 
     def path(self, split):
-        return os.path.join(self.data_dir, SPLIT_FILES[split])
+        return os.path.join(self.data_dir, self.format.split_files[split])
 
     def _load_labels(self, output_dir):
         # A trained model's label list wins: predict-only runs must use the ids it was trained with.
-        saved = os.path.join(output_dir, LABEL_LIST_FILE) if output_dir else None
-        if saved and os.path.isfile(saved):
-            return [line.strip() for _, line in text_lines(saved) if line.strip()]
+        saved = saved_labels(output_dir)
+        if saved:
+            return saved
         source = self.path("train") if os.path.isfile(self.path("train")) else self.path("dev")
-        return derive_labels(read_sentences(source))
+        return derive_labels(self.format.read(source, "train"))
 
     def sentences(self, split):
-        return read_sentences(self.path(split), split)
+        return self.format.read(self.path(split), split)

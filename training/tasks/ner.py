@@ -1,11 +1,14 @@
-"""Character-level NER (BIO tags, softmax or CRF) as a fine-tuning task.
+"""Character-level NER (BIO tags, softmax or CRF; People's Daily style `char tag` files or CLUENER2020) as a
+fine-tuning task.
 
 run_seq_labelling.py builds NerOptions from its flags and runs this task.
 """
 import dataclasses
+import json
 import os
 
-from data.tasks.ner import LABEL_LIST_FILE, NerData, char_predictions, convert_sentences
+from data.tasks.label_list import save_labels
+from data.tasks.ner import NerData, char_predictions, cluener_prediction, convert_sentences
 from data.tasks.pipeline import features_to_arrays
 from evaluation.ner import entity_level_metrics, token_level_metrics
 from fileio.atomic import write_text
@@ -18,7 +21,7 @@ FEATURE_FIELDS = ("input_ids", "input_mask", "segment_ids", "label_ids")
 
 @dataclasses.dataclass(kw_only=True)
 class NerOptions(FineTuneOptions):
-    task_name: str = "ner"  # the only task; accepted so that the original's command lines run
+    task_name: str = "ner"  # a key of data.tasks.ner.TASKS: ner (the original's format) or cluener
     use_crf: bool = False  # decode with a linear-chain CRF instead of per-token softmax
 
 
@@ -27,10 +30,8 @@ class NerTask(FineTuneTask):
     serving_outputs = ("tags",)
 
     def __init__(self, options: NerOptions):
-        if options.task_name != "ner":
-            raise ValueError(f"unknown --task_name {options.task_name!r} for sequence labelling; known: ner")
         self.options = options
-        self.data = NerData(options.data_dir, options.output_dir)
+        self.data = NerData(options.data_dir, options.output_dir, options.task_name)
         self.tokenizer = options.make_tokenizer()
         self._splits = {}
         self._last_dev_tags = None
@@ -54,7 +55,8 @@ class NerTask(FineTuneTask):
         return ["[PAD]"] + list(self.data.labels)
 
     def train_arrays(self, num_shards=1, index=0):
-        write_text(os.path.join(self.options.output_dir, LABEL_LIST_FILE), "\n".join(self.data.labels) + "\n")
+        if index == 0:
+            save_labels(self.options.output_dir, self.data.labels)
         if num_shards == 1:
             arrays = self.split("train")[2]
             return arrays, len(arrays["label_ids"])
@@ -96,6 +98,10 @@ class NerTask(FineTuneTask):
     def predict(self, model, output_dir):
         sentences, _, _, predicted = self._predict_chars(model, "test", self.options.predict_batch_size)
         self._write_conll(os.path.join(output_dir, "test_predictions.txt"), sentences, predicted)
+        if self.data.format.submission_file:
+            lines = [json.dumps(cluener_prediction(s, tags), ensure_ascii=False) + "\n"
+                     for s, tags in zip(sentences, predicted)]
+            write_text(os.path.join(output_dir, self.data.format.submission_file), "".join(lines))
 
     @staticmethod
     def _write_conll(path, sentences, predicted):

@@ -10,7 +10,7 @@ import pytest
 
 from data.generation.corpus import ReadStats, Source, read_corpus
 from data.tokenization import FullTokenizer
-from tests.data.mutations import KINDS, case_count, mutants, split_fields
+from tests.data.mutations import case_count, mutants, split_fields
 
 CASES_PER_KIND = 30
 LONG_LINE = 100_000  # characters; such lines are split on spaces, not word-pieced (minutes of pure Python)

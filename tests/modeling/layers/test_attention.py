@@ -1,6 +1,5 @@
 """modeling/layers/attention.py under float16: the scores' 1/sqrt(d) is applied to the query first."""
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from modeling.layers.attention import RelativeSelfAttention, scaled_query
