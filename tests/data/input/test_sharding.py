@@ -73,11 +73,11 @@ def test_a_resume_passes_over_whole_files_without_reading_them(three_files, monk
     read = []
     original = records_module.records_with_origin
 
-    def logged(path, num_shards=1, shard_index=0):
+    def logged(path, num_shards=1, shard_index=0, read_file=None):
         def log(path, index, record):
             tf.py_function(lambda p: read.append(p.numpy().decode()), [path], [])
             return path, index, record
-        return original(path, num_shards, shard_index).map(log)
+        return original(path, num_shards, shard_index, read_file).map(log)
 
     monkeypatch.setattr(records_module, "records_with_origin", logged)
     # 7 + 5 records of the first two files, then 3 of the third: one batch of 3 later the third file's 4th.
