@@ -116,6 +116,7 @@ class Trainer:
         self._variables: List[tf.Variable] = []
         self._train_step = None
         self._accumulate_step = None
+        self._eval_steps: Dict[MetricFn, Callable] = {}
         self.numbers = NumbersGuard(loss_scaled=self.loss_scale is not None)
         if self.is_chief:
             ensure_writable_dir(settings.output_dir)
@@ -503,7 +504,12 @@ class Trainer:
                  max_steps: Optional[int] = None) -> Dict[str, float]:
         """Sum of each metric's (weighted sum, weight) over all batches (and processes), then divided
         (`finish_metrics`: 0 where nothing was counted, as the original's tf.metrics)."""
-        compiled = tf.function(lambda features: metric_fn(self.model, features), reduce_retracing=True)
+        compiled = self._eval_steps.get(metric_fn)
+        if compiled is None:
+            # One compiled function per metric for the whole run: a new one at every evaluation traced
+            # the model again and kept that graph, so memory grew at each checkpoint (benchmarks/soak.py).
+            compiled = tf.function(lambda features: metric_fn(self.model, features), reduce_retracing=True)
+            self._eval_steps[metric_fn] = compiled
         sums: Dict[str, List[float]] = {}
         try:
             for index, features in enumerate(dataset):

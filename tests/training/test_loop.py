@@ -65,6 +65,24 @@ def test_evaluate_aggregates_over_all_batches(tmp_path):
     assert result["y_sum"] == pytest.approx(float(np.mean(toy_examples(10)["y"])), rel=1e-6)
 
 
+def test_evaluating_again_reuses_the_compiled_metric(tmp_path):
+    """Evaluations at every checkpoint share one compiled function per metric: a new one each time
+    traced the model again and kept each trace's graph for the rest of the run."""
+    trainer = make_trainer(tmp_path)
+    data = tf.data.Dataset.from_tensor_slices(toy_examples(8)).batch(4)
+    traces = []
+
+    def metric(model, features):
+        traces.append(1)  # Python runs only while tracing
+        return {"y_sum": (tf.reduce_sum(features["y"]), tf.cast(tf.size(features["y"]), tf.float32))}
+
+    first = trainer.evaluate(data, metric)
+    traced = len(traces)
+    assert traced >= 1
+    assert trainer.evaluate(data, metric) == first
+    assert len(traces) == traced, "the second evaluation traced the metric again"
+
+
 def test_rerun_resumes_and_ends_like_an_uninterrupted_run(tmp_path):
     full = make_trainer(tmp_path / "full", steps=6)
     full.train(lambda consumed: toy_dataset(64, 8).skip(consumed))
