@@ -48,7 +48,7 @@ def run_model(model, arrays: Dict, batch_size: int, output_keys, pad_to_multiple
     masks them).
     """
     step = inference_function(model, output_keys)
-    width = arrays["input_mask"].shape[1]
+    width = arrays["input_ids"].shape[1]
     if pad_to_multiple:
         logging.info("dynamic padding: %d batches of %d examples padded to %d distinct lengths (max %d)",
                      -(-len(arrays["input_mask"]) // batch_size), len(arrays["input_mask"]),
