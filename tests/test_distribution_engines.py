@@ -265,6 +265,41 @@ def test_sigterm_to_one_worker_stops_both_after_the_chiefs_checkpoint_and_a_rest
     assert checkpoint_step(run.output_dir) == at_stop + 3
 
 
+@pytest.mark.horovod
+def test_sigterm_to_one_horovod_process_stops_both_after_the_chiefs_checkpoint_and_a_restart_resumes(tmp_path):
+    """Under Horovod the processes agree on a signal by an allreduce: SIGTERM to rank 1 alone stops
+    both after the same update, with the chief's checkpoint written, and a restart resumes from it."""
+    runner = _horovodrun()
+    run = fault_run(tmp_path, horovod=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    command = [runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, str(REPO / "run_pretraining.py")]
+    with open(tmp_path / "horovodrun.log", "w") as log:
+        launcher = subprocess.Popen(command + flags_of(run), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+    try:
+        wait_for_checkpoint(run.output_dir, [launcher])
+        receiver = horovod_rank_pid(1)
+        assert receiver is not None, "rank 1's process was not found"
+        os.kill(receiver, signal.SIGTERM)
+        launcher.wait(timeout=180)
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    text = (tmp_path / "horovodrun.log").read_text()
+    assert launcher.returncode != 0
+    at_stop = checkpoint_step(run.output_dir)
+    assert f"run_pretraining.py: preempted by SIGTERM at step {at_stop} " in text, text[-3000:]
+    assert "Process 1 exit with status code 75" in text  # the preempted status, not 143 (killed before saving)
+    # horovodrun ends the other process once one exits non-zero and prints a traceback of its own;
+    # the training processes print none
+    assert not [line for line in text.splitlines() if line.startswith(("[0]", "[1]")) and "Traceback" in line]
+    rerun = dataclasses.replace(run, num_train_steps=at_stop + 3)
+    result = subprocess.run(command + flags_of(rerun), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert f"resuming from {run.output_dir}/ckpt-{at_stop}" in result.stdout + result.stderr
+    assert checkpoint_step(run.output_dir) == at_stop + 3
+
+
 # -- seeds ----------------------------------------------------------------------------------
 def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
     """Every process gets --seed, so they would draw the same dropout masks; the loop reseeds each
