@@ -218,33 +218,50 @@ def test_a_killed_worker_stops_the_other_naming_it_and_a_restart_resumes(tmp_pat
     assert checkpoint_step(run.output_dir) == at_kill + 3
 
 
-@pytest.mark.horovod
-def test_a_killed_horovod_process_stops_the_others_naming_it_and_a_restart_resumes(tmp_path):
-    runner = _horovodrun()
-    run = fault_run(tmp_path, horovod=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    command = [runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, str(REPO / "run_pretraining.py")]
+HOROVOD_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+
+
+def horovod_command():
+    return [_horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, str(REPO / "run_pretraining.py")]
+
+
+def signal_horovod_rank_after_a_checkpoint(tmp_path, run, signum):
+    """Two Horovod processes of `run`; once a checkpoint exists, `signum` to rank 1; waits (at most
+    180 s) for horovodrun to end, kills what is left. Returns (horovodrun's exit status, its log)."""
     with open(tmp_path / "horovodrun.log", "w") as log:
-        launcher = subprocess.Popen(command + flags_of(run), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+        launcher = subprocess.Popen(horovod_command() + flags_of(run), cwd=REPO, env=HOROVOD_ENV, stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_for_checkpoint(run.output_dir, [launcher])
-        victim = horovod_rank_pid(1)
-        assert victim is not None, "rank 1's process was not found"
-        os.kill(victim, signal.SIGKILL)
-        launcher.wait(timeout=180)  # horovodrun ends the others at once (measured: under a second)
+        rank1 = horovod_rank_pid(1)
+        assert rank1 is not None, "rank 1's process was not found"
+        os.kill(rank1, signum)
+        launcher.wait(timeout=180)
     finally:
         if launcher.poll() is None:
             os.killpg(launcher.pid, signal.SIGKILL)
-    text = (tmp_path / "horovodrun.log").read_text()
-    assert launcher.returncode != 0
+    return launcher.returncode, (tmp_path / "horovodrun.log").read_text()
+
+
+def assert_horovod_rerun_resumes(run, at_step):
+    """The same Horovod command, 3 updates further, resumes from ckpt-<at_step> and ends 3 updates on."""
+    rerun = dataclasses.replace(run, num_train_steps=at_step + 3)
+    result = subprocess.run(horovod_command() + flags_of(rerun), cwd=REPO, env=HOROVOD_ENV, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert f"resuming from {run.output_dir}/ckpt-{at_step}" in result.stdout + result.stderr
+    assert checkpoint_step(run.output_dir) == at_step + 3
+
+
+@pytest.mark.horovod
+def test_a_killed_horovod_process_stops_the_others_naming_it_and_a_restart_resumes(tmp_path):
+    run = fault_run(tmp_path, horovod=True)
+    # horovodrun ends the others at once (measured: under a second)
+    returncode, text = signal_horovod_rank_after_a_checkpoint(tmp_path, run, signal.SIGKILL)
+    assert returncode != 0
     assert "Process 1 exit with status code 137" in text and "Terminating remaining workers" in text, text[-3000:]
     at_kill = checkpoint_step(run.output_dir)
-    rerun = dataclasses.replace(run, num_train_steps=at_kill + 3)
-    result = subprocess.run(command + flags_of(rerun), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    assert f"resuming from {run.output_dir}/ckpt-{at_kill}" in result.stdout + result.stderr
-    assert checkpoint_step(run.output_dir) == at_kill + 3
+    assert_horovod_rerun_resumes(run, at_kill)
 
 
 @pytest.mark.parametrize("receiver", [1, 0])
@@ -269,35 +286,16 @@ def test_sigterm_to_one_worker_stops_both_after_the_chiefs_checkpoint_and_a_rest
 def test_sigterm_to_one_horovod_process_stops_both_after_the_chiefs_checkpoint_and_a_restart_resumes(tmp_path):
     """Under Horovod the processes agree on a signal by an allreduce: SIGTERM to rank 1 alone stops
     both after the same update, with the chief's checkpoint written, and a restart resumes from it."""
-    runner = _horovodrun()
     run = fault_run(tmp_path, horovod=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    command = [runner, "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, str(REPO / "run_pretraining.py")]
-    with open(tmp_path / "horovodrun.log", "w") as log:
-        launcher = subprocess.Popen(command + flags_of(run), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-    try:
-        wait_for_checkpoint(run.output_dir, [launcher])
-        receiver = horovod_rank_pid(1)
-        assert receiver is not None, "rank 1's process was not found"
-        os.kill(receiver, signal.SIGTERM)
-        launcher.wait(timeout=180)
-    finally:
-        if launcher.poll() is None:
-            os.killpg(launcher.pid, signal.SIGKILL)
-    text = (tmp_path / "horovodrun.log").read_text()
-    assert launcher.returncode != 0
+    returncode, text = signal_horovod_rank_after_a_checkpoint(tmp_path, run, signal.SIGTERM)
+    assert returncode != 0
     at_stop = checkpoint_step(run.output_dir)
     assert f"run_pretraining.py: preempted by SIGTERM at step {at_stop} " in text, text[-3000:]
     assert "Process 1 exit with status code 75" in text  # the preempted status, not 143 (killed before saving)
     # horovodrun ends the other process once one exits non-zero and prints a traceback of its own;
     # the training processes print none
     assert not [line for line in text.splitlines() if line.startswith(("[0]", "[1]")) and "Traceback" in line]
-    rerun = dataclasses.replace(run, num_train_steps=at_stop + 3)
-    result = subprocess.run(command + flags_of(rerun), cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    assert f"resuming from {run.output_dir}/ckpt-{at_stop}" in result.stdout + result.stderr
-    assert checkpoint_step(run.output_dir) == at_stop + 3
+    assert_horovod_rerun_resumes(run, at_stop)
 
 
 # -- seeds ----------------------------------------------------------------------------------
