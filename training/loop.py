@@ -484,6 +484,8 @@ class Trainer:
                    f"{where or 'no checkpoint (nothing trained yet)'} holds the run: run the same command again "
                    f"to resume from it")
         logging.warning("%s", message)
+        # a launcher such as horovodrun kills the rest once one process exits: all say why first
+        self.distributed.barrier()
         raise Preempted(message)
 
     def _save(self, step: int) -> None:
