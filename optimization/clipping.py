@@ -21,9 +21,12 @@ def clip_factor(grads: Sequence[tf.Tensor], clip_norm: float = 1.0, finite: tf.T
     gradients are `g * factor`. Same arithmetic as tf.clip_by_global_norm with use_norm.
     """
     grads = [dense_gradient(g) for g in grads]
-    if finite is None:
-        finite = all_finite(grads)
     norm = tf.linalg.global_norm(grads)
+    if finite is None:
+        # A NaN or inf anywhere makes the norm NaN or inf, so a finite norm proves every gradient
+        # finite without a second pass over them; only a non-finite norm (which finite gradients
+        # give when their squares overflow float32) needs the element-wise check.
+        finite = tf.cond(tf.math.is_finite(norm), lambda: tf.constant(True), lambda: all_finite(grads))
     if prescale is not None:
         norm = norm * prescale
     use_norm = tf.where(finite, norm, tf.constant(1.0, norm.dtype))

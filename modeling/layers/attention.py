@@ -103,8 +103,7 @@ class RelativeSelfAttention(keras.layers.Layer):
         initializer = truncated_normal(self.initializer_range)
         return keras.layers.Dense(self.hidden_size, kernel_initializer=initializer, name=name)
 
-    def _split_heads(self, x: tf.Tensor) -> tf.Tensor:
-        batch, length = tf.shape(x)[0], tf.shape(x)[1]
+    def _split_heads(self, x: tf.Tensor, batch, length) -> tf.Tensor:
         x = tf.reshape(x, [batch, length, self.num_heads, self.size_per_head])
         return tf.transpose(x, [0, 2, 1, 3])
 
@@ -118,9 +117,13 @@ class RelativeSelfAttention(keras.layers.Layer):
     ) -> tf.Tensor:
         """`dropout_seed` ([2] int32), when given, makes the dropout mask a function of it (see
         seeded_dropout); without it the mask is drawn from the global generator, as Keras' Dropout does."""
-        query = scaled_query(self._split_heads(self.query(hidden)), self.size_per_head)
-        key = self._split_heads(self.key(hidden))
-        value = self._split_heads(self.value(hidden))
+        batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
+        # Projected as [b * L, hidden] rows: a rank-3 Dense goes through tensordot, whose reshape between
+        # the matmul and the bias add keeps oneDNN from fusing the two (a separate pass over the output).
+        rows = tf.reshape(hidden, [-1, hidden.shape[-1] or tf.shape(hidden)[-1]])
+        query = scaled_query(self._split_heads(self.query(rows), batch, length), self.size_per_head)
+        key = self._split_heads(self.key(rows), batch, length)
+        value = self._split_heads(self.value(rows), batch, length)
 
         scores = tf.cast(tf.einsum("bhid,bhjd->bhij", query, key), tf.float32)
         if relative_positions is not None:
@@ -133,7 +136,6 @@ class RelativeSelfAttention(keras.layers.Layer):
         context = attention_context(probs, value, keep, self.dropout_rate, relative_positions,
                                     memory_lean=bool(training))
         context = tf.transpose(context, [0, 2, 1, 3])
-        batch, length = tf.shape(hidden)[0], tf.shape(hidden)[1]
         return tf.reshape(context, [batch, length, self.hidden_size])
 
     def tf1_variables(self, prefix: str) -> dict:

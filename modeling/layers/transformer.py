@@ -73,14 +73,20 @@ class TransformerBlock(keras.layers.Layer):
         seeds = [None] * 3 if dropout_seed is None else [derive_seed(dropout_seed, site) for site in range(3)]
         attended = self.attention(hidden, mask_adder, relative_positions=relative_positions, training=training,
                                   dropout_seed=seeds[0])
+        # The rest works on [b * L, hidden] rows: 2-D Dense layers are a matmul with its bias add fused
+        # (a rank-3 Dense goes through tensordot, whose reshape keeps oneDNN from fusing them).
+        shape = tf.shape(hidden)
+        rows = tf.reshape(hidden, [-1, self.hidden_size])
+        attended = tf.reshape(attended, [-1, self.hidden_size])
         attended = dropout(self.attention_output(attended), self.attention_dropout, seeds[1], training)
         # Residual sums in float32: the LayerNorm after them is float32 anyway.
-        attention_output = self.attention_layer_norm(tf.cast(hidden, tf.float32) + tf.cast(attended, tf.float32),
+        attention_output = self.attention_layer_norm(tf.cast(rows, tf.float32) + tf.cast(attended, tf.float32),
                                                      training=training)
         activation = self.activation if training else plain_form(self.activation)
         transformed = self.output_dense(activation(self.intermediate(attention_output)))
         transformed = dropout(transformed, self.output_dropout, seeds[2], training)
-        return self.output_layer_norm(attention_output + tf.cast(transformed, tf.float32), training=training)
+        output = self.output_layer_norm(attention_output + tf.cast(transformed, tf.float32), training=training)
+        return tf.reshape(output, shape)
 
     def tf1_variables(self, prefix: str) -> dict:
         names = self.attention.tf1_variables(f"{prefix}/attention/self")

@@ -39,6 +39,25 @@ def test_gelu_gradient_inside_a_compiled_function_and_in_float64():
     np.testing.assert_allclose(gradient_of(gelu).numpy(), gradient_of(gelu_reference).numpy(), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [tf.bfloat16, tf.float16])
+def test_gelu_in_narrow_types_is_the_float32_formula_rounded_once(dtype):
+    """Under bf16 / fp16 gelu runs as two XLA-fused loops (forward, backward) computing in float32:
+    each result is the float32 formula's, rounded once to the narrow type; large inputs, whose
+    cubic or squared terms overflow float16, give no inf or NaN."""
+    rng = np.random.RandomState(2)
+    wide = np.concatenate([np.linspace(-300, 300, 401), rng.normal(0, 3, 600)]).astype(np.float32)
+    x32 = tf.constant(tf.cast(tf.cast(wide, dtype), tf.float32))  # inputs exactly representable
+    upstream32 = tf.constant(tf.cast(tf.cast(rng.normal(size=wide.shape).astype(np.float32), dtype), tf.float32))
+    value, gradient = _value_and_gradient(gelu, tf.cast(x32, dtype), tf.cast(upstream32, dtype))
+    expected_value, expected_gradient = _value_and_gradient(gelu, x32, upstream32)
+    assert value.dtype == gradient.dtype == dtype.as_numpy_dtype
+    assert np.isfinite(value.astype(np.float32)).all() and np.isfinite(gradient.astype(np.float32)).all()
+    ulp = 2.0 ** -7 if dtype == tf.bfloat16 else 2.0 ** -10  # one unit of the narrow type, relative
+    for got, want in ((value, expected_value), (gradient, expected_gradient)):
+        # atol: where tanh saturates, XLA's tanh leaves the slope a few 1e-6 off TensorFlow's exact 0
+        np.testing.assert_allclose(got.astype(np.float32), want, rtol=ulp, atol=2e-5)
+
+
 def test_layer_norm_forward_and_gradients_equal_autodiff_of_the_formula():
     rng = np.random.RandomState(1)
     x = tf.constant(rng.normal(1.0, 3.0, [3, 5, 48]).astype(np.float32))

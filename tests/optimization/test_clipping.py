@@ -21,3 +21,16 @@ def test_clipping_uses_norm_one_when_a_gradient_is_not_finite():
     assert not bool(finite)
     assert clipped[1].numpy()[0] == pytest.approx(0.5)  # divided by 1.0, not by inf
 
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([[1e30, 1e30], [2.0]], True),       # finite gradients whose squares overflow: the norm is inf
+    ([[1.0, np.nan], [2.0]], False),
+    ([[1.0, 2.0], [-np.inf]], False),
+])
+def test_finite_is_decided_per_element_when_the_norm_is_not_finite(values, expected):
+    grads = [tf.constant(v, tf.float32) for v in values]
+    _, finite = clip_factor(grads, 1.0)
+    assert bool(finite) is expected
+    _, finite = tf.function(lambda *g: clip_factor(list(g), 1.0))(*grads)
+    assert bool(finite) is expected
