@@ -20,6 +20,8 @@ else
   TRAIN_FLAGS=""
 fi
 STEPS=${DEMO_STEPS:-2500}
+# More run_pretraining.py flags (e.g. DEMO_TRAIN_FLAGS=--use_bf16; benchmarks/bf16_quality.py uses it)
+TRAIN_FLAGS="$TRAIN_FLAGS ${DEMO_TRAIN_FLAGS:-}"
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 CORPUS=sample_data/corpus_zh.txt,sample_data/corpus_en.txt
 

@@ -75,6 +75,47 @@ def attention_context(probs, value, keep, rate: float, relative_positions: Optio
     return context_of(probs, value)
 
 
+_NARROW = (tf.float16, tf.bfloat16)
+
+
+@tf.function(jit_compile=True)
+def _narrow_softmax_forward(scores, relative, mask_adder):
+    wide = tf.cast(scores, tf.float32)
+    if relative is not None:
+        wide += tf.cast(relative, tf.float32)
+    return tf.nn.softmax(wide + mask_adder, axis=-1)
+
+
+@tf.function(jit_compile=True)
+def _narrow_softmax_backward(probs, upstream, dtype):
+    return tf.cast(probs * (upstream - tf.reduce_sum(upstream * probs, axis=-1, keepdims=True)), dtype)
+
+
+def masked_softmax(scores: tf.Tensor, relative: Optional[tf.Tensor], mask_adder: tf.Tensor) -> tf.Tensor:
+    """softmax(scores + relative + mask_adder) over the keys, in float32 whatever the scores' dtype.
+
+    Under bf16 / fp16 the casts to float32, the sums and the softmax are one XLA-fused loop, and so
+    is the gradient, instead of five separate passes over [b, h, L, L] tensors per layer."""
+    if scores.dtype not in _NARROW:
+        wide = tf.cast(scores, tf.float32)
+        if relative is not None:
+            wide += tf.cast(relative, tf.float32)
+        return tf.nn.softmax(wide + mask_adder, axis=-1)
+    dtype = scores.dtype
+
+    @tf.custom_gradient
+    def fused(scores, mask_adder, *relative):
+        probs = _narrow_softmax_forward(scores, relative[0] if relative else None, mask_adder)
+
+        def gradient(upstream):
+            d_scores = _narrow_softmax_backward(probs, upstream, dtype)
+            return (d_scores, None) + (d_scores,) * len(relative)
+
+        return probs, gradient
+
+    return fused(scores, mask_adder, *([] if relative is None else [tf.cast(relative, dtype)]))
+
+
 class RelativeSelfAttention(keras.layers.Layer):
     """The original's attention_layer: query/key/value projections, scores with the relative key term,
     softmax (float32) and dropout, context with the relative value term. Output [b, L, hidden]."""
@@ -125,11 +166,9 @@ class RelativeSelfAttention(keras.layers.Layer):
         key = self._split_heads(self.key(rows), batch, length)
         value = self._split_heads(self.value(rows), batch, length)
 
-        scores = tf.cast(tf.einsum("bhid,bhjd->bhij", query, key), tf.float32)
-        if relative_positions is not None:
-            scores += tf.cast(relative_positions.key_logits(query), tf.float32)
-        scores = scores + mask_adder
-        probs = tf.nn.softmax(scores, axis=-1)
+        scores = tf.einsum("bhid,bhjd->bhij", query, key)
+        relative = relative_positions.key_logits(query) if relative_positions is not None else None
+        probs = masked_softmax(scores, relative, mask_adder)
         keep = None
         if training and self.dropout_rate > 0:
             keep = dropout_keep_mask(tf.shape(probs), self.dropout_rate, dropout_seed)
