@@ -293,10 +293,9 @@ def test_sigterm_to_one_horovod_process_stops_both_after_the_chiefs_checkpoint_a
     at_stop = checkpoint_step(run.output_dir)
     assert f"run_pretraining.py: preempted by SIGTERM at step {at_stop} " in text, text[-3000:]
     assert f"run_pretraining.py: preempted by a signal to another process at step {at_stop} " in text
-    # both exit with the preempted status, not 143 (killed before saving); horovodrun names the first
-    # it sees, in one of two forms
-    assert re.search(r"Process [01] exit with status code 75|Exit code: 75", text), text[-3000:]
-    assert not re.search(r"status code 143|Exit code: 143", text)
+    # the first process to exit has the preempted status, not 143 (killed before saving); horovodrun
+    # then ends the other itself, which may show as 143 if it was still tearing down
+    assert re.search(r"The first process to do so was:\s*Process name: [01]\s*Exit code: 75", text), text[-3000:]
     # horovodrun ends the other process once one exits non-zero and prints a traceback of its own;
     # the training processes print none
     assert not [line for line in text.splitlines() if line.startswith(("[0]", "[1]")) and "Traceback" in line]
