@@ -136,7 +136,9 @@ def worker(name):
 
         train()  # warm-up: traces and first allocations
         infer()
-        common.reply({"ready": True, "mean_length": float(lengths.mean()), "examples": len(lengths)})
+        warmed = warm_every_length(trainer, forward, next(batches), options)
+        common.reply({"ready": True, "mean_length": float(lengths.mean()), "examples": len(lengths),
+                      "first_time_seconds": warmed})
         for line in sys.stdin:
             command = line.strip()
             if command in ("train", "predict"):
@@ -148,6 +150,39 @@ def worker(name):
             elif command == "quit":
                 common.reply({"peak_rss_mb": common.peak_rss_mb()})
                 return
+
+
+def at_length(batch, length):
+    """The batch with its [batch, length] features cut or zero-padded to `length`."""
+    import tensorflow as tf
+
+    width = int(batch["input_ids"].shape[1])
+    resized = {}
+    for key, value in batch.items():
+        if value.shape.rank >= 2 and value.shape[1] == width:
+            if length <= width:
+                value = value[:, :length]
+            else:
+                value = tf.pad(value, [[0, 0], [0, length - width]] + [[0, 0]] * (value.shape.rank - 2))
+        resized[key] = value
+    return resized
+
+
+def warm_every_length(trainer, forward, batch, options):
+    """One update and one prediction at every length a batch can be padded to; returns their seconds.
+
+    Each new shape costs work once per run: oneDNN builds its kernels for it, and under bf16 XLA
+    compiles the fused gelu and softmax loops for it. A fine-tuning epoch of thousands of batches
+    over at most max_seq_length / 8 lengths pays that once; the few timed batches here would pay it
+    again and again, and measure start-up instead of the steady rate. So it is paid here, and its
+    total reported apart (first_time_seconds)."""
+    multiple = options.pad_to_multiple or options.max_seq_length
+    started = time.perf_counter()
+    for length in range(multiple, options.max_seq_length + 1, multiple):
+        resized = at_length(batch, length)
+        trainer.run_update([resized])
+        forward(resized).numpy()
+    return round(time.perf_counter() - started, 2)
 
 
 # ----------------------------------------------------------------------------------------------- parent
@@ -192,7 +227,8 @@ def run_task(task, variants):
             "load_average_1min": common.load_average()}
     reference = variants[0][0]
     for name, _ in variants:
-        line = dict(base, variant=name, peak_rss_mb=rss[name])
+        line = dict(base, variant=name, peak_rss_mb=rss[name],
+                    first_time_seconds=ready[[w.name for w in workers].index(name)]["first_time_seconds"])
         for mode, total in totals[name].items():
             line[f"{mode}_examples_per_s"] = round(total["examples"] / total["seconds"], 2)
             line[f"{mode}_padded_length_mean"] = round(total["padded_tokens"] / total["examples"], 1)

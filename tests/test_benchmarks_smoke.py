@@ -111,3 +111,5 @@ def test_finetune_speed_prints_one_line_per_variant(repo_dir, shared_dir):
     assert fixed["train_padded_length_mean"] == fixed["predict_padded_length_mean"] == 128
     assert dynamic["predict_padded_length_mean"] < 128 and dynamic["predict_padded_length_mean"] % 8 == 0
     assert fixed["train_speed_over_fixed"] == 1.0
+    # the warm-up went through every length a batch can be padded to (one for fixed shapes)
+    assert fixed["first_time_seconds"] > 0 and dynamic["first_time_seconds"] > 0
