@@ -9,7 +9,8 @@ Per task (LCQMC and XNLI at max_seq_length 128, the original's; People's Daily N
 original's NER script's) one worker process per variant builds the task's model on the task's
 shared file (LCQMC, XNLI and NER ship a dev file only: it serves as training data here, for speed
 alone), its training stream (shuffled, as run_clf / run_seq_labelling make it) and a prediction
-slice (the file's first examples, in order), then waits. The parent asks each worker in turn for
+slice (the file's first examples; with dynamic padding batched in order of length, as the scripts
+batch prediction), then waits. The parent asks each worker in turn for
 --train_steps updates and for one prediction pass, --turns times, the order reversed every other
 turn, as compare_original.py does: on a shared host whose speed changes within minutes, steps run
 seconds apart are what a ratio can be taken of. Variants: (a) --pad_to_max_seq_length (the
@@ -96,6 +97,7 @@ def worker(name):
     from modeling.config import NezhaConfig
     from optimization import create_optimizer
     from training.loop import LoopSettings, Trainer
+    from training.finetune.task import in_length_order
     from training.precision import Precision
 
     with tempfile.TemporaryDirectory() as data_dir, tempfile.TemporaryDirectory() as output_dir:
@@ -125,6 +127,9 @@ def worker(name):
             return {"examples": FLAGS.train_steps * FLAGS.batch_size, "padded_tokens": tokens}
 
         # Built once: a real prediction pass builds its pipeline once for thousands of examples.
+        # With dynamic padding the scripts batch prediction examples in order of length (run_model).
+        if options.pad_to_multiple:
+            predict = in_length_order(predict)[0]
         predict_batches = list(make_dataset(predict, FLAGS.batch_size, training=False,
                                             pad_to_multiple=options.pad_to_multiple))
 

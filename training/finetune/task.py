@@ -38,18 +38,28 @@ def inference_function(model, output_keys) -> Callable:
     return by_keys[keys]
 
 
+def in_length_order(arrays: Dict) -> Tuple[Dict, np.ndarray]:
+    """(arrays with the examples sorted by length, shortest first and ties in input order; the order:
+    sorted[i] is arrays[order[i]])."""
+    order = np.argsort(np.asarray(arrays["input_mask"]).sum(axis=1), kind="stable")
+    return {key: np.asarray(value)[order] for key, value in arrays.items()}, order
+
+
 def run_model(model, arrays: Dict, batch_size: int, output_keys, pad_to_multiple: Optional[int] = None,
               per_position=(), fill: float = 0.0) -> Dict:
     """The model's named outputs over arrays, in order, concatenated as NumPy.
 
     pad_to_multiple: each batch cut to its longest example rounded up to this multiple (None: the
-    stored length). The outputs named in `per_position` ([batch, seq, ...]) of shorter batches are
-    padded back to the stored length with `fill` (padding positions carry no result: every metric
-    masks them).
+    stored length). The examples are then batched in order of length (shortest first) and the
+    outputs put back in input order: batched in file order, one long example makes its whole batch
+    long. The outputs named in `per_position` ([batch, seq, ...]) of shorter batches are padded back
+    to the stored length with `fill` (padding positions carry no result: every metric masks them).
     """
     step = inference_function(model, output_keys)
     width = arrays["input_ids"].shape[1]
+    order = None
     if pad_to_multiple:
+        arrays, order = in_length_order(arrays)
         logging.info("dynamic padding: %d batches of %d examples padded to %d distinct lengths (max %d)",
                      -(-len(arrays["input_mask"]) // batch_size), len(arrays["input_mask"]),
                      len(set(padded_lengths(arrays, batch_size, pad_to_multiple).tolist())), width)
@@ -61,7 +71,12 @@ def run_model(model, arrays: Dict, batch_size: int, output_keys, pad_to_multiple
                 pad = [(0, 0), (0, width - value.shape[1])] + [(0, 0)] * (value.ndim - 2)
                 value = np.pad(value, pad, constant_values=np.asarray(fill).astype(value.dtype))
             collected[key].append(value)
-    return {key: np.concatenate(values, axis=0) for key, values in collected.items()}
+    outputs = {key: np.concatenate(values, axis=0) for key, values in collected.items()}
+    if order is not None:
+        in_input_order = np.empty_like(order)
+        in_input_order[order] = np.arange(len(order))
+        outputs = {key: value[in_input_order] for key, value in outputs.items()}
+    return outputs
 
 
 class FineTuneTask:
