@@ -211,6 +211,7 @@ def run_task(task, variants):
     workers = [Worker(task, name, extra) for name, extra in variants]
     try:
         ready = [worker.ask() for worker in workers]
+        first_time = {worker.name: answer["first_time_seconds"] for worker, answer in zip(workers, ready)}
         totals = {worker.name: {mode: {"seconds": 0.0, "examples": 0, "padded_tokens": 0}
                                 for mode in ("train", "predict")} for worker in workers}
         gflops = []
@@ -232,8 +233,7 @@ def run_task(task, variants):
             "load_average_1min": common.load_average()}
     reference = variants[0][0]
     for name, _ in variants:
-        line = dict(base, variant=name, peak_rss_mb=rss[name],
-                    first_time_seconds=ready[[w.name for w in workers].index(name)]["first_time_seconds"])
+        line = dict(base, variant=name, peak_rss_mb=rss[name], first_time_seconds=first_time[name])
         for mode, total in totals[name].items():
             line[f"{mode}_examples_per_s"] = round(total["examples"] / total["seconds"], 2)
             line[f"{mode}_padded_length_mean"] = round(total["padded_tokens"] / total["examples"], 1)

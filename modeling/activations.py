@@ -31,29 +31,22 @@ def _gelu_keeping_input_only(x: tf.Tensor):
     # pass besides x: three [batch, length, intermediate] tensors per layer. Keeping x only and
     # recomputing the cheap elementwise rest saves two of them per layer.
     def gradient(upstream):
-        wide = _widened(x)
-        inner = _SQRT_2_OVER_PI * (wide + 0.044715 * tf.pow(wide, 3))
-        tanh = tf.tanh(inner)
-        # d/dx [x * 0.5 (1 + tanh(u))] = 0.5 (1 + tanh) + x * 0.5 (1 - tanh^2) du/dx
-        du_dx = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * tf.square(wide))
-        slope = 0.5 * (1.0 + tanh) + 0.5 * wide * (1.0 - tf.square(tanh)) * du_dx
-        return upstream * tf.cast(slope, upstream.dtype)
+        return upstream * tf.cast(_gelu_slope(_widened(x)), upstream.dtype)
 
     return x * _gelu_cdf(x), gradient
 
 
 def _gelu_slope(wide: tf.Tensor) -> tf.Tensor:
-    inner = _SQRT_2_OVER_PI * (wide + 0.044715 * wide * wide * wide)
-    tanh = tf.tanh(inner)
-    du_dx = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * wide * wide)
-    return 0.5 * (1.0 + tanh) + 0.5 * wide * (1.0 - tanh * tanh) * du_dx
+    """d/dx [x * 0.5 (1 + tanh(u))] = 0.5 (1 + tanh) + x * 0.5 (1 - tanh^2) du/dx, u = c (x + 0.044715 x^3)."""
+    tanh = tf.tanh(_SQRT_2_OVER_PI * (wide + 0.044715 * tf.pow(wide, 3)))
+    du_dx = _SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * tf.square(wide))
+    return 0.5 * (1.0 + tanh) + 0.5 * wide * (1.0 - tf.square(tanh)) * du_dx
 
 
 @tf.function(jit_compile=True)
 def _fused_narrow_gelu(x):
     wide = tf.cast(x, tf.float32)
-    cdf = 0.5 * (1.0 + tf.tanh(_SQRT_2_OVER_PI * (wide + 0.044715 * wide * wide * wide)))
-    return tf.cast(wide * cdf, x.dtype)
+    return tf.cast(wide * _gelu_cdf(wide), x.dtype)
 
 
 @tf.function(jit_compile=True)

@@ -9,7 +9,7 @@ import tensorflow as tf
 from compat.keras import keras
 from modeling.layers.naming import dense_tf1_variables, truncated_normal
 from modeling.layers.relative_position import RelativePositions
-from modeling.layers.seeded_dropout import dropout_keep_mask
+from modeling.layers.seeded_dropout import apply_keep_mask, dropout_keep_mask
 
 
 def attention_mask_adder(input_mask: tf.Tensor) -> tf.Tensor:
@@ -39,11 +39,9 @@ def attention_context(probs, value, keep, rate: float, relative_positions: Optio
     value, and recomputes D in the backward pass. With memory_lean=False (inference) the same
     numbers come from the plain ops, differentiated by TensorFlow.
     """
-    scale = 1.0 / (1.0 - rate) if keep is not None else 1.0
-
     def dropped(p):
         if keep is not None:
-            p = tf.where(keep, p * scale, tf.zeros([], p.dtype))
+            p = apply_keep_mask(p, keep, rate)
         return tf.cast(p, value.dtype)
 
     if not memory_lean:
@@ -67,7 +65,7 @@ def attention_context(probs, value, keep, rate: float, relative_positions: Optio
             d_value = tf.einsum("bhij,bhid->bhjd", dropped(probs), upstream)
             d_probs = tf.cast(d_kept, probs.dtype)
             if keep is not None:
-                d_probs = tf.where(keep, d_probs * scale, tf.zeros([], d_probs.dtype))
+                d_probs = apply_keep_mask(d_probs, keep, rate)
             return d_probs, d_value
 
         return context, gradient
@@ -78,12 +76,14 @@ def attention_context(probs, value, keep, rate: float, relative_positions: Optio
 _NARROW = (tf.float16, tf.bfloat16)
 
 
-@tf.function(jit_compile=True)
-def _narrow_softmax_forward(scores, relative, mask_adder):
+def _softmax_of_sum(scores, relative, mask_adder):
     wide = tf.cast(scores, tf.float32)
     if relative is not None:
         wide += tf.cast(relative, tf.float32)
     return tf.nn.softmax(wide + mask_adder, axis=-1)
+
+
+_narrow_softmax_forward = tf.function(_softmax_of_sum, jit_compile=True)
 
 
 @tf.function(jit_compile=True)
@@ -97,10 +97,7 @@ def masked_softmax(scores: tf.Tensor, relative: Optional[tf.Tensor], mask_adder:
     Under bf16 / fp16 the casts to float32, the sums and the softmax are one XLA-fused loop, and so
     is the gradient, instead of five separate passes over [b, h, L, L] tensors per layer."""
     if scores.dtype not in _NARROW:
-        wide = tf.cast(scores, tf.float32)
-        if relative is not None:
-            wide += tf.cast(relative, tf.float32)
-        return tf.nn.softmax(wide + mask_adder, axis=-1)
+        return _softmax_of_sum(scores, relative, mask_adder)
     dtype = scores.dtype
 
     @tf.custom_gradient
