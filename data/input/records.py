@@ -61,6 +61,17 @@ def check_first_record(path: str, feature, expected: Lengths) -> None:
             raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
 
 
+def check_first_segment_ids(path: str, feature, type_vocab_size: int) -> None:
+    """Says when the segment ids of `path`'s first record (its `features.feature` map) do not fit the
+    model config's token-type table: on a GPU such an id reads a row of zeros instead of failing, so
+    sentence pairs with a type_vocab_size of 1 would train silently wrong."""
+    largest = max(feature["segment_ids"].int64_list.value, default=0)
+    if largest >= type_vocab_size:
+        raise InputFileError(f"{path}: record 0 has segment id {largest}, but the model config's type_vocab_size is "
+                             f"{type_vocab_size} (sentence pairs need at least 2): use a config whose "
+                             f"type_vocab_size covers it")
+
+
 def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int, num_shards: int = 1,
                      shard_index: int = 0, read=None) -> tf.data.Dataset:
     """(file, index, record) in the original's training order: files shuffled and repeated, records
