@@ -89,13 +89,13 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
     if masking is not None:
         dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
                                   deterministic, skip_batches, shard_index, num_cpu_threads, seed, num_shards,
-                                  read=skipper and skipper.read, type_vocab_size=type_vocab_size)
+                                  read=skipper, type_vocab_size=type_vocab_size)
         dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
         return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
         check_record_lengths(path, max_seq_length, max_predictions_per_seq, vocab_size, type_vocab_size)
 
-    read = skipper and skipper.read
+    read = skipper  # its records, and its counts of them for a resume
     if not is_training:
         records = tf.data.Dataset.from_tensor_slices(files).flat_map(
             lambda path: records_with_origin(path, num_shards, shard_index, read))

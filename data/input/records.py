@@ -110,8 +110,13 @@ def _count_records(path: str, size: int, mtime: float) -> int:
 
 def count_records(path: str, read=None) -> int:
     """How many records `path` holds: read once per process (without parsing), then cached. With
-    `read` (records_with_origin's), how many it serves (corrupt ones left out), counted each call."""
+    `read` (records_with_origin's), how many it serves: its own `count(path)` when it has one (a
+    CorruptRecordSkipper counted every file in its scan), else counted through it each call."""
     if read is not None:
+        known = getattr(read, "count", None)
+        counted = known(path) if known is not None else None
+        if counted is not None:
+            return counted
         return int(read(tf.constant(path)).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
     stat = tf.io.gfile.stat(path)
     return _count_records(path, stat.length, stat.mtime_nsec)
