@@ -70,6 +70,16 @@ def test_a_vocabulary_larger_than_vocab_size_stops_the_run(tiny, tmp_path):
         start(tmp_path, config, config.vocab_size + 1)
 
 
+def test_a_vocabulary_larger_than_config_and_init_checkpoint_names_all_three_numbers(tiny, tmp_path):
+    from modeling.checkpoints import CheckpointError
+    config, checkpoint = tiny  # the config the checkpoint was trained with: they agree
+    larger = config.vocab_size + 1
+    (tmp_path / "vocab.txt").write_text("".join(f"t{i}\n" for i in range(larger)))
+    with pytest.raises(CheckpointError, match=rf"vocab_size {config.vocab_size} in --bert_config_file .*, {larger} "
+                                              rf"tokens in --vocab_file .*, {config.vocab_size} word-embedding rows"):
+        start(tmp_path, config, larger, do_train=True, init_checkpoint=checkpoint)
+
+
 def test_sentence_pairs_need_two_segment_types(tiny, tmp_path):
     config, _ = tiny
     single = dataclasses.replace(config, type_vocab_size=1)
