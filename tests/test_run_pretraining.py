@@ -293,6 +293,18 @@ def test_vocab_smaller_than_an_id_in_the_data_is_a_clear_error(tmp_path):
         run(options(tmp_path, bert_config_file=str(tmp_path / "small_vocab.json")))
 
 
+@pytest.mark.parametrize("mode", ["do_train", "do_eval"])
+def test_sentence_pairs_with_one_segment_type_are_named_at_start_up(small_data, mode):
+    # The records are pairs (segment id 1): a token-type table of one row would read zeros for
+    # every second sentence on a GPU, so the config is refused before a step runs.
+    from tests.helpers import smallest_config, write_config
+    config = write_config(smallest_config(vocab_size=50, num_hidden_layers=2, type_vocab_size=1),
+                          small_data / "one_segment.json")
+    with pytest.raises(ValueError, match=r"a.tfrecord: record 0 has segment id 1, but the model config's "
+                                         r"type_vocab_size is 1 \(sentence pairs need at least 2\)"):
+        run(options(small_data, bert_config_file=config, do_train=mode == "do_train", do_eval=mode == "do_eval"))
+
+
 def test_start_up_builds_the_training_data_once(small_data, monkeypatch):
     import data.input.pretraining_dataset as pipeline
     read, built = [], []

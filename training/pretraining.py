@@ -80,17 +80,19 @@ class PretrainingRun:
                                    is_training=True, num_shards=self.distributed.size,
                                    shard_index=self.distributed.rank, deterministic=o.deterministic,
                                    skip_batches=consumed_batches if o.deterministic else 0,
-                                   vocab_size=self.config.vocab_size, seed=o.seed,
+                                   vocab_size=self.config.vocab_size, type_vocab_size=self.config.type_vocab_size,
+                                   seed=o.seed,
                                    num_cpu_threads=self.distributed.cpu_threads,  # parallel readers
                                    masking=self.masking and dataclasses.replace(self.masking, stream=consumed_batches),
                                    skipper=self.skipper)
 
     def eval_dataset(self) -> tf.data.Dataset:
         o = self.options
-        return pretraining_dataset(self.input_files, o.eval_batch_size, o.max_seq_length, o.max_predictions_per_seq,
+        return self.distributed.on_own_threads(pretraining_dataset(self.input_files, o.eval_batch_size, o.max_seq_length, o.max_predictions_per_seq,
                                    is_training=False, num_shards=self.distributed.size,
                                    shard_index=self.distributed.rank, vocab_size=self.config.vocab_size,
-                                   masking=self.masking, skipper=self.skipper)
+                                   type_vocab_size=self.config.type_vocab_size, masking=self.masking,
+                                   skipper=self.skipper))
 
     def _naming_corrupt_records(self, action):
         """Runs `action`, turning TensorFlow's "corrupted record at N" into the file and byte."""

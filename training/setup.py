@@ -7,7 +7,7 @@ import tensorflow as tf
 from absl import logging
 
 from compat.keras import keras
-from modeling.checkpoints import CheckpointError, config_from_json_file
+from modeling.checkpoints import CheckpointError, config_from_json_file, load_checkpoint
 from modeling.checkpoints.errors import CheckpointShapeError
 from modeling.config import NezhaConfig
 from optimization import create_optimizer, name_lookup
@@ -38,7 +38,7 @@ class RunSetup:
         try:
             return start_weights(self.model, self.options.output_dir, self.options.init_checkpoint, log=self.is_chief)
         except CheckpointShapeError as error:
-            if not (error.variable or "").endswith("embeddings/word_embeddings"):
+            if not is_word_embeddings(error.variable):
                 raise
             raise CheckpointError(vocabulary_mismatch(self.options, self.config.vocab_size,
                                                       error.checkpoint_shape[0])) from None
@@ -59,13 +59,35 @@ class RunSetup:
     def check_ids_fit(self, vocab_size: Optional[int] = None, vocab_source: str = "",
                       max_segment_id: Optional[int] = None, segment_source: str = "") -> None:
         """Raises one ValueError naming the numbers and files when the config's embedding tables
-        cannot hold the vocabulary or the segment ids (check_ids_fit)."""
+        cannot hold the vocabulary or the segment ids (check_ids_fit); a vocabulary too large for
+        both the config and --init_checkpoint gets start_weights' CheckpointError naming all three."""
+        if vocab_size is not None and vocab_size > self.config.vocab_size and self.options.init_checkpoint:
+            rows = self._init_checkpoint_rows()
+            if rows is not None:
+                raise CheckpointError(vocabulary_mismatch(self.options, self.config.vocab_size, rows))
         check_ids_fit(self.config, self.options.bert_config_file, vocab_size, vocab_source, max_segment_id,
                       segment_source)
+
+    def _init_checkpoint_rows(self) -> Optional[int]:
+        """The word-embedding rows of --init_checkpoint, or None when they cannot be told. Learnt by
+        loading it, whatever its format: only on the way to an error, so the weights it leaves in
+        the model never train; the loaders check shapes before assigning anything."""
+        try:
+            report = load_checkpoint(self.model, self.options.init_checkpoint)
+        except CheckpointShapeError as error:
+            return error.checkpoint_shape[0] if is_word_embeddings(error.variable) else None
+        except (CheckpointError, OSError, ValueError, tf.errors.OpError):
+            return None  # unreadable: the error names the two numbers known
+        loaded = report is not None and any(is_word_embeddings(name) for name in report.loaded)
+        return self.config.vocab_size if loaded else None  # loaded: it has the model's rows
 
     def trainer(self, loss_fn, optimizer, num_train_steps: int, callbacks: Iterable[Callback] = ()) -> Trainer:
         return Trainer(self.model, loss_fn, optimizer, self.options.loop_settings(num_train_steps, seed=self.seed),
                        self.precision, self.distributed, callbacks)
+
+
+def is_word_embeddings(tf1_name: Optional[str]) -> bool:
+    return (tf1_name or "").endswith("embeddings/word_embeddings")
 
 
 def vocabulary_mismatch(options: RunOptions, vocab_size: int, checkpoint_rows: int) -> str:

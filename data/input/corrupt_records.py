@@ -155,9 +155,14 @@ def _resync(handle, start: int, size: int) -> int:
 
 def damage_of(path: str) -> Optional[Damage]:
     """The damage of one file (read once through TensorFlow's reader), or None if it is intact."""
+    return scan_file(path)[1]
+
+
+def scan_file(path: str) -> Tuple[int, Optional[Damage]]:
+    """(how many good records the file holds, its damage or None), from one read through TensorFlow's
+    reader (and, past damage, a walk of the rest in Python)."""
     try:
-        tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda count, _: count + 1)
-        return None
+        return int(tf.data.TFRecordDataset(path).reduce(np.int64(0), lambda count, _: count + 1)), None
     except tf.errors.DataLossError as error:
         match = _TF_FRAMING_ERROR.search(error.message)
         if match is None:
@@ -178,14 +183,20 @@ def damage_of(path: str) -> Optional[Damage]:
             else:
                 bad.append((offset, problem))
                 offset = _resync(handle, offset, size)
-    return Damage(path, clean_prefix, bad, spans)
+    return clean_prefix + len(spans), Damage(path, clean_prefix, bad, spans)
 
 
 class CorruptRecordSkipper:
-    """Reads input files stepping over corrupt records found by a scan of them all at start."""
+    """Reads input files stepping over corrupt records found by a scan of them all at start.
 
-    def __init__(self, damaged: Dict[str, Damage]):
+    It is the pipelines' `read` (data/input/records.py: a file name tensor -> its records, here the
+    good ones) and knows how many each file serves (`count`), so a resumed run that passes over whole
+    files by their counts (records.stream_position) does not read them again through the skipper.
+    """
+
+    def __init__(self, damaged: Dict[str, Damage], counts: Optional[Dict[str, int]] = None):
         self.damaged = damaged
+        self.counts = dict(counts or {})  # path -> good records, for the files scanned
         keys = tf.constant(list(damaged) or [""])
         prefixes = tf.constant([d.clean_prefix for d in damaged.values()] or [-1], tf.int64)
         # -1: take every record (an intact file)
@@ -193,9 +204,9 @@ class CorruptRecordSkipper:
 
     @classmethod
     def scan(cls, files: Sequence[str]) -> "CorruptRecordSkipper":
-        damaged = {}
+        damaged, counts = {}, {}
         for path in dict.fromkeys(files):
-            damage = damage_of(path)
+            counts[path], damage = scan_file(path)
             if damage is not None:
                 damaged[path] = damage
                 for offset, problem in damage.bad:
@@ -204,7 +215,7 @@ class CorruptRecordSkipper:
         logging.log(logging.WARNING if count else logging.INFO,
                     "--skip_corrupt_records: %d corrupt record(s) in %d of %d input file(s), skipped every time "
                     "the file is read", count, len(damaged), len(dict.fromkeys(files)))
-        return cls(damaged)
+        return cls(damaged, counts)
 
     @property
     def num_skipped(self) -> int:
@@ -227,3 +238,9 @@ class CorruptRecordSkipper:
         tail = tf.data.Dataset.from_generator(self._tail, args=(path,),
                                               output_signature=tf.TensorSpec([], tf.string))
         return head.concatenate(tail)
+
+    __call__ = read
+
+    def count(self, path: str) -> Optional[int]:
+        """How many records `read` serves from `path` (None for a file the scan did not see)."""
+        return self.counts.get(path)

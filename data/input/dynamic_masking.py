@@ -37,8 +37,8 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from data.input.records import (InputFileError, check_first_record, first_example, parse_checked,
-                                records_with_origin, shuffled_records, stream_position)
+from data.input.records import (InputFileError, check_first_record, check_first_segment_ids, first_example,
+                                parse_checked, records_with_origin, shuffled_records, stream_position)
 from data.record_schema import MASKED_ONLY_FEATURE, WORD_IDS, unmasked_lengths
 from data.tokenization import VocabularyError, load_vocab
 
@@ -84,11 +84,11 @@ class DynamicMasking:
     def dataset(self, files: Sequence[str], batch_size: int, max_seq_length: int, max_predictions_per_seq: int,
                 is_training: bool = True, deterministic: bool = False, skip_batches: int = 0, shard_index: int = 0,
                 num_cpu_threads: int = 4, shuffle_seed: int = 12345, num_shards: int = 1,
-                read=None) -> tf.data.Dataset:
+                read=None, type_vocab_size: Optional[int] = None) -> tf.data.Dataset:
         """Batches of the model's features from this process's share of the unmasked record files
         (see pretraining_dataset; `read` as records_with_origin's)."""
         for path in files:
-            check_unmasked_records(path, max_seq_length)
+            check_unmasked_records(path, max_seq_length, type_vocab_size)
         expected = unmasked_lengths(max_seq_length)
 
         def decode_and_mask(paths, indices, records, bits):
@@ -261,8 +261,9 @@ def mask_batch(features: Dict[str, tf.Tensor], bits: tf.Tensor, mask_id: int, re
     }
 
 
-def check_unmasked_records(path: str, max_seq_length: int) -> None:
-    """Says clearly when `path` holds masked (static) records, or records of another length."""
+def check_unmasked_records(path: str, max_seq_length: int, type_vocab_size: Optional[int] = None) -> None:
+    """Says clearly when `path` holds masked (static) records, or records of another length, or
+    segment ids past `type_vocab_size`."""
     feature = first_example(path).features.feature
     if WORD_IDS not in feature:
         if MASKED_ONLY_FEATURE in feature:
@@ -273,3 +274,5 @@ def check_unmasked_records(path: str, max_seq_length: int) -> None:
         raise InputFileError(f"{path}: record 0 has no feature {WORD_IDS!r}: not a record of "
                              f"create_pretraining_data.py --dynamic_masking")
     check_first_record(path, feature, unmasked_lengths(max_seq_length))
+    if type_vocab_size is not None:
+        check_first_segment_ids(path, feature, type_vocab_size)

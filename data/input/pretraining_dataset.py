@@ -3,15 +3,15 @@ from typing import Optional, Sequence
 
 import tensorflow as tf
 
-from data.input.records import (InputFileError, check_first_record, first_example, parse_checked,
-                                ordered_records, records_with_origin, shuffled_records)
+from data.input.records import (InputFileError, check_first_record, check_first_segment_ids, first_example,
+                                ordered_records, parse_checked, records_with_origin, shuffled_records)
 from data.record_schema import ID_FEATURES, WORD_IDS, masked_lengths
 
 
 def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq: int,
-                         vocab_size: Optional[int] = None) -> None:
+                         vocab_size: Optional[int] = None, type_vocab_size: Optional[int] = None) -> None:
     """Reads the first record of `path` and says which feature has which length, if any is wrong,
-    or which id does not fit `vocab_size`.
+    or which id does not fit `vocab_size` (token ids) or `type_vocab_size` (segment ids).
 
     A quick look before the model is built, so that a wrong file (or wrong flags, or a config
     smaller than the vocabulary the data was written with) is reported at once; every later record
@@ -30,6 +30,8 @@ def check_record_lengths(path: str, max_seq_length: int, max_predictions_per_seq
             raise InputFileError(f"{path}: record 0 holds token id {largest}, but the model config's vocab_size is "
                                  f"{vocab_size}: the data was written with a larger vocabulary; use a config "
                                  f"whose vocab_size covers it")
+    if type_vocab_size is not None:
+        check_first_segment_ids(path, feature, type_vocab_size)
 
 
 def _decoder(max_seq_length: int, max_predictions_per_seq: int):
@@ -57,7 +59,8 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
                         max_predictions_per_seq: int, is_training: bool = True, num_shards: int = 1,
                         shard_index: int = 0, deterministic: bool = False, skip_batches: int = 0,
                         vocab_size: Optional[int] = None, num_cpu_threads: int = 4,
-                        seed: int = 12345, masking=None, skipper=None) -> tf.data.Dataset:
+                        seed: int = 12345, masking=None, skipper=None,
+                        type_vocab_size: Optional[int] = None) -> tf.data.Dataset:
     """Batches of feature dicts (int32 ids, float32 weights).
 
     Each of `num_shards` processes reads its share of every file: the records whose index in their
@@ -78,18 +81,21 @@ def pretraining_dataset(input_files: Sequence[str], batch_size: int, max_seq_len
 
     With `skipper` (a data.input.corrupt_records.CorruptRecordSkipper) the corrupt records it
     found are stepped over; without one a corrupt record stops the reading with TensorFlow's error.
+
+    `vocab_size` and `type_vocab_size`, the model config's: the first record of every file is
+    checked against both before anything is read, every token id of every record as it is read.
     """
     files = list(input_files)
     if masking is not None:
         dataset = masking.dataset(files, batch_size, max_seq_length, max_predictions_per_seq, is_training,
                                   deterministic, skip_batches, shard_index, num_cpu_threads, seed, num_shards,
-                                  read=skipper and skipper.read)
+                                  read=skipper, type_vocab_size=type_vocab_size)
         dataset = dataset.map(_vocab_check(vocab_size)) if vocab_size is not None else dataset
         return dataset.prefetch(tf.data.AUTOTUNE)
     for path in files:
-        check_record_lengths(path, max_seq_length, max_predictions_per_seq, vocab_size)
+        check_record_lengths(path, max_seq_length, max_predictions_per_seq, vocab_size, type_vocab_size)
 
-    read = skipper and skipper.read
+    read = skipper  # its records, and its counts of them for a resume
     if not is_training:
         records = tf.data.Dataset.from_tensor_slices(files).flat_map(
             lambda path: records_with_origin(path, num_shards, shard_index, read))

@@ -61,6 +61,17 @@ def check_first_record(path: str, feature, expected: Lengths) -> None:
             raise InputFileError(f"{path}: record 0 has {name} of length {found}, but {source} is {length}")
 
 
+def check_first_segment_ids(path: str, feature, type_vocab_size: int) -> None:
+    """Says when the segment ids of `path`'s first record (its `features.feature` map) do not fit the
+    model config's token-type table: on a GPU such an id reads a row of zeros instead of failing, so
+    sentence pairs with a type_vocab_size of 1 would train silently wrong."""
+    largest = max(feature["segment_ids"].int64_list.value, default=0)
+    if largest >= type_vocab_size:
+        raise InputFileError(f"{path}: record 0 has segment id {largest}, but the model config's type_vocab_size is "
+                             f"{type_vocab_size} (sentence pairs need at least 2): use a config whose "
+                             f"type_vocab_size covers it")
+
+
 def shuffled_records(files: Sequence[str], num_cpu_threads: int, seed: int, num_shards: int = 1,
                      shard_index: int = 0, read=None) -> tf.data.Dataset:
     """(file, index, record) in the original's training order: files shuffled and repeated, records
@@ -99,8 +110,13 @@ def _count_records(path: str, size: int, mtime: float) -> int:
 
 def count_records(path: str, read=None) -> int:
     """How many records `path` holds: read once per process (without parsing), then cached. With
-    `read` (records_with_origin's), how many it serves (corrupt ones left out), counted each call."""
+    `read` (records_with_origin's), how many it serves: its own `count(path)` when it has one (a
+    CorruptRecordSkipper counted every file in its scan), else counted through it each call."""
     if read is not None:
+        known = getattr(read, "count", None)
+        counted = known(path) if known is not None else None
+        if counted is not None:
+            return counted
         return int(read(tf.constant(path)).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
     stat = tf.io.gfile.stat(path)
     return _count_records(path, stat.length, stat.mtime_nsec)

@@ -83,3 +83,40 @@ def test_a_vocabulary_that_does_not_fit_the_init_checkpoint_names_the_three_numb
                                               rf"--bert_config_file .*, 45 tokens in --vocab_file .*, 40 "
                                               rf"word-embedding rows in the checkpoint"):
         setup.start_weights()
+
+
+def a_larger_vocabulary(tmp_path, kind=None):
+    """Options whose config and --init_checkpoint (when `kind` is given) agree on 50 rows, and a vocab file of 60."""
+    from modeling.checkpoints import save_tf1_model, save_tf2_checkpoint
+    from training.finetune.options import FineTuneOptions
+    checkpoint = None
+    if kind is not None:
+        trained = NezhaForPretraining(CONFIG)
+        trained.ensure_built()
+        checkpoint = (str(save_tf1_model(trained, tmp_path / "tf1")) if kind == "tf1"
+                      else save_tf2_checkpoint(trained, tmp_path / "tf2" / "model"))
+    config_file = tmp_path / "bert_config.json"
+    CONFIG.to_json_file(str(config_file))  # vocab_size 50
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("".join(f"t{i}\n" for i in range(60)))
+    return FineTuneOptions(output_dir=str(tmp_path / "out"), bert_config_file=str(config_file),
+                           init_checkpoint=checkpoint, vocab_file=str(vocab), data_dir=str(tmp_path)), str(vocab)
+
+
+@pytest.mark.parametrize("kind", ["tf1", "tf2"])
+def test_a_vocab_file_larger_than_config_and_checkpoint_names_the_three_numbers(tmp_path, kind):
+    from training.checkpointing import CheckpointError
+    options, vocab = a_larger_vocabulary(tmp_path, kind)
+    setup = set_up_run(options, NezhaForPretraining)
+    with pytest.raises(CheckpointError, match=rf"vocabulary does not fit --init_checkpoint .*: vocab_size 50 in "
+                                              rf"--bert_config_file .*, 60 tokens in --vocab_file .*, 50 "
+                                              rf"word-embedding rows in the checkpoint"):
+        setup.check_ids_fit(vocab_size=60, vocab_source=vocab)
+
+
+def test_a_vocab_file_larger_than_the_config_without_a_checkpoint_names_the_two_numbers(tmp_path):
+    options, vocab = a_larger_vocabulary(tmp_path)
+    setup = set_up_run(options, NezhaForPretraining)
+    with pytest.raises(ValueError, match=r"bert_config.json is too small for the data: the vocabulary .*vocab.txt has "
+                                         r"60 tokens but vocab_size is 50"):
+        setup.check_ids_fit(vocab_size=60, vocab_source=vocab)

@@ -73,6 +73,28 @@ def test_pretraining_reads_with_one_reader_per_thread(small_data, monkeypatch): 
     assert seen["num_cpu_threads"] == job.distributed.cpu_threads == host_cores()
 
 
+def test_pretraining_evaluates_on_the_process_share(small_data):  # noqa: F811
+    import training.pretraining as pretraining
+    job = pretraining.PretrainingRun(options(small_data, do_train=False, do_eval=True))
+    dataset = job.eval_dataset()
+    assert dataset.options().threading.private_threadpool_size == job.distributed.cpu_threads == host_cores()
+    assert next(iter(dataset))["input_ids"].shape == (job.options.eval_batch_size, job.options.max_seq_length)
+
+
+@pytest.mark.parametrize("mode", ["do_eval", "do_predict"])
+def test_fine_tuning_infers_on_the_process_share(tmp_path, monkeypatch, mode):
+    from tests.helpers import smallest_config
+    from tests.training.finetune.test_vocab_check import checkpoint_of, start
+    from training.distribution.base import Engine
+    served, real = [], Engine.on_own_threads
+    monkeypatch.setattr(Engine, "on_own_threads", lambda engine, dataset: served.append(real(engine, dataset)) or
+                        served[-1])
+    config = smallest_config()
+    task = start(tmp_path, config, config.vocab_size, init_checkpoint=checkpoint_of(config, tmp_path), **{mode: True})
+    assert task.inferred.shape == (8, 2)  # what run_model read came through the engine's pool
+    assert [dataset.options().threading.private_threadpool_size for dataset in served] == [host_cores()]
+
+
 def probe_lines(text):
     return [json.loads(line[line.index("{"):]) for line in text.splitlines() if '"local_size"' in line]
 

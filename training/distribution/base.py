@@ -66,7 +66,13 @@ class Engine:
     def distribute(self, make_dataset: Callable[[], tf.data.Dataset]):
         """The dataset the step's `run` consumes, from this process's shard batched per replica, on a
         tf.data pool of this process's share of the cores."""
-        return share_input_threads(make_dataset(), self.cpu_threads)
+        return self.on_own_threads(make_dataset())
+
+    def on_own_threads(self, dataset: tf.data.Dataset) -> tf.data.Dataset:
+        """`dataset` on a tf.data pool of this process's share of the cores. Every dataset a run builds
+        (training, evaluation, inference) goes through it: tf.data's default pool has a thread per
+        core, so each of the processes of a host would otherwise start one as large as the host."""
+        return share_input_threads(dataset, self.cpu_threads)
 
     # -- inside a compiled step -----------------------------------------------------------
     def run(self, fn: Callable, *args):

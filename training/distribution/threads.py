@@ -2,8 +2,8 @@
 processes of one host (one per GPU under Horovod) do not each size their thread pools to every core.
 
 The share is a pure function of (cores, processes on the host), `threads_per_process`; the engines
-apply it before TensorFlow creates its thread pools (`use_thread_share`) and to their training
-data (`share_input_threads`).
+apply it before TensorFlow creates its thread pools (`use_thread_share`) and to every dataset of the
+run, training, evaluation and inference (`share_input_threads`, through `Engine.on_own_threads`).
 """
 import os
 

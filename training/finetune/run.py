@@ -9,7 +9,7 @@ from training.checkpointing import restore_for_inference
 from training.finetune.callbacks import KeepBestCheckpoint, LossHistory
 from training.finetune.export import export_saved_model
 from training.finetune.options import FineTuneOptions
-from training.finetune.task import FineTuneTask
+from training.finetune.task import FineTuneTask, InferenceRun, attach_run
 from training.setup import RunSetup, set_up_run
 
 
@@ -95,6 +95,8 @@ def run(task: FineTuneTask, options: FineTuneOptions) -> None:
     # One seed for the head's initialisation, dropout and (below) the shuffling of the training data.
     setup = set_up_run(options, lambda config: build_model(task, options, config), seed=options.seed)
     distributed, model = setup.distributed, setup.model
+    attach_run(model, InferenceRun(distributed.on_own_threads, lambda largest: setup.check_ids_fit(
+        max_segment_id=largest, segment_source=f"the data evaluated or predicted on (--data_dir {options.data_dir})")))
     tokenizer = getattr(task, "tokenizer", None)
     if tokenizer is not None:
         setup.check_ids_fit(vocab_size=max(tokenizer.vocab.values(), default=-1) + 1,

@@ -1,5 +1,6 @@
 """What a fine-tuning task supplies to the run (FineTuneTask), inference over in-memory arrays,
 and the original's `key = value` results layout."""
+import dataclasses
 import weakref
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -38,6 +39,22 @@ def inference_function(model, output_keys) -> Callable:
     return by_keys[keys]
 
 
+@dataclasses.dataclass(frozen=True)
+class InferenceRun:
+    """What the run that built a model asks of every inference over it (training.finetune.run sets it
+    with `attach_run`): the tasks call run_model from evaluate and predict, which the run cannot see into."""
+    on_own_threads: Callable[[tf.data.Dataset], tf.data.Dataset]  # the process's share of the cores
+    check_segment_ids: Callable[[int], None]  # the largest segment id -> an error if the config cannot hold it
+
+
+# model -> its run's InferenceRun; a model used outside a run (tests, benchmarks) has none.
+INFERENCE_RUNS = weakref.WeakKeyDictionary()
+
+
+def attach_run(model, run: InferenceRun) -> None:
+    INFERENCE_RUNS[model] = run
+
+
 def in_length_order(arrays: Dict) -> Tuple[Dict, np.ndarray]:
     """(arrays with the examples sorted by length, shortest first and ties in input order; the order:
     sorted[i] is arrays[order[i]])."""
@@ -55,6 +72,10 @@ def run_model(model, arrays: Dict, batch_size: int, output_keys, pad_to_multiple
     long. The outputs named in `per_position` ([batch, seq, ...]) of shorter batches are padded back
     to the stored length with `fill` (padding positions carry no result: every metric masks them).
     """
+    run = INFERENCE_RUNS.get(model)
+    if run is not None:
+        # Runs with only --do_eval or --do_predict never see training data: this is their check.
+        run.check_segment_ids(int(np.asarray(arrays["segment_ids"]).max(initial=0)))
     step = inference_function(model, output_keys)
     width = arrays["input_ids"].shape[1]
     order = None
@@ -64,7 +85,8 @@ def run_model(model, arrays: Dict, batch_size: int, output_keys, pad_to_multiple
                      -(-len(arrays["input_mask"]) // batch_size), len(arrays["input_mask"]),
                      len(set(padded_lengths(arrays, batch_size, pad_to_multiple).tolist())), width)
     collected = {key: [] for key in output_keys}
-    for features in make_dataset(arrays, batch_size, training=False, pad_to_multiple=pad_to_multiple):
+    dataset = make_dataset(arrays, batch_size, training=False, pad_to_multiple=pad_to_multiple)
+    for features in run.on_own_threads(dataset) if run is not None else dataset:
         for key, value in step(features).items():
             value = value.numpy()
             if key in per_position and value.shape[1] < width:

@@ -104,6 +104,40 @@ def test_without_damage_skipping_changes_nothing(clean, tmp_path):
     assert served_ids([clean, other], skipper, records=64) == served_ids([clean, other], records=64)
 
 
+class CountingSkipper(CorruptRecordSkipper):
+    """Notes every file read outside tf.data's traced functions: the pipeline reads inside them, so
+    a call with a concrete path is a file read again to count it."""
+
+    def __init__(self, damaged, counts):
+        super().__init__(damaged, counts)
+        self.counted = []
+
+    def __call__(self, path):
+        if tf.executing_eagerly():
+            self.counted.append(path.numpy().decode())
+        return super().__call__(path)
+
+
+@pytest.mark.parametrize("skip_batches", [1, 5, 9, 13])
+def test_a_resume_with_skipping_continues_the_stream_without_counting_the_files_again(clean, tmp_path,
+                                                                                      skip_batches):
+    other = write_records(tmp_path / "other.tfrecord", random_arrays(COUNT, SEQ, PREDS, seed=4))
+    bad = str(tmp_path / "bad.tfrecord")
+    damaged_copy(other, bad, "data")
+    files = [bad, clean]
+    scanned = CorruptRecordSkipper.scan(files)
+    assert scanned.counts == {bad: COUNT - 1, clean: COUNT}
+    skipper = CountingSkipper(scanned.damaged, scanned.counts)
+
+    def batches(skip, count):
+        dataset = pretraining_dataset(files, 4, SEQ, PREDS, deterministic=True, skip_batches=skip, skipper=skipper)
+        return [tuple(row) for batch in dataset.take(count) for row in batch["input_ids"].numpy()]
+
+    # 4 * 13 records: past the damaged file (23 good ones) and the clean one, into the second pass
+    assert batches(skip_batches, 3) == batches(0, skip_batches + 3)[4 * skip_batches:]
+    assert skipper.counted == [], "the scan's counts were not used: files were read again to count them"
+
+
 def test_an_unreadable_tail_is_skipped_whole(clean, tmp_path):
     bad = str(tmp_path / "bad.tfrecord")
     data = bytearray(open(clean, "rb").read())

@@ -325,6 +325,13 @@ def test_unmasked_records_of_another_length_say_so(zh_records, vocab_file):
         pretraining_dataset([str(zh_records)], 8, 64, PREDS, masking=masking_for(vocab_file))
 
 
+def test_sentence_pairs_with_one_segment_type_say_so(zh_records, vocab_file):
+    with pytest.raises(InputFileError, match=r"record 0 has segment id 1, but the model config's type_vocab_size "
+                                             r"is 1 \(sentence pairs need at least 2\)"):
+        pretraining_dataset([str(zh_records)], 8, SEQ, PREDS, masking=masking_for(vocab_file), type_vocab_size=1)
+    pretraining_dataset([str(zh_records)], 8, SEQ, PREDS, masking=masking_for(vocab_file), type_vocab_size=2)
+
+
 def test_vocabulary_is_required_and_checked(tmp_path, vocab_file):
     with pytest.raises(InputFileError, match="--dynamic_masking needs --vocab_file"):
         DynamicMasking.from_vocab_file(None)
