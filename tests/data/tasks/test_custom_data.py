@@ -94,6 +94,19 @@ def test_bad_json_lines_are_one_line_errors(tmp_path):
         custom(tmp_path, labels=["neg", "pos"], input_format="json", text_a="text").examples("dev")
 
 
+@pytest.mark.parametrize("input_format, header", [("tsv", False), ("tsv", True), ("json", False)])
+def test_invalid_utf8_is_a_one_line_error_naming_the_line(tmp_path, input_format, header):
+    good = b'{"text": "\xe5\xa5\xbd", "label": "pos"}' if input_format == "json" else b"\xe5\xa5\xbd\tpos"
+    bad = good.replace(b"\xe5\xa5\xbd", b"\xe5\xa5")
+    head = [b"text\tlabel"] if header else []
+    (tmp_path / f"train.{input_format}").write_bytes(b"\n".join(head + [good, bad, good]) + b"\n")
+    columns = dict(text_a="text", label="label") if input_format == "json" or header else dict(text_a="0", label="1")
+    data = custom(tmp_path, labels=["neg", "pos"], input_format=input_format, header=header, **columns)
+    with pytest.raises(DataError, match=rf"train.{input_format}:{2 + header}: not valid UTF-8: byte 0xe5 at byte \d+ "
+                                        r"of the line \(.*\); the file must be UTF-8 text$"):
+        data.examples("train")
+
+
 def test_bad_column_flags_are_clear_errors():
     with pytest.raises(ValueError, match=r"--text_a_column='review' names a column, but without --has_header"):
         CustomColumns(text_a="review", label="0")
