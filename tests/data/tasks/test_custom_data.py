@@ -15,8 +15,8 @@ def write(path, text):
     return path
 
 
-def custom(tmp_path, labels=None, output_dir=None, **columns):
-    return ClassificationData("custom", str(tmp_path), output_dir, CustomColumns(**columns), labels)
+def custom(tmp_path, labels=None, output_dir=None, training=False, **columns):
+    return ClassificationData("custom", str(tmp_path), output_dir, CustomColumns(**columns), labels, training)
 
 
 def fields(examples):
@@ -62,13 +62,29 @@ def test_json_lines_by_field_names(tmp_path):
     assert [e.example_id for e in examples] == ["a", "b"]
 
 
-def test_saved_labels_win_over_the_training_file(tmp_path):
+def test_saved_labels_win_over_the_training_file_when_not_training(tmp_path):
     write(tmp_path / "train.tsv", "a\tz\n")
     out = tmp_path / "out"
     out.mkdir()
     save_labels(str(out), ["z", "y"])
     assert custom(tmp_path, output_dir=str(out), text_a="0", label="1").labels == ["z", "y"]
     assert custom(tmp_path, text_a="0", label="1").labels == ["z"]
+
+
+def test_training_into_an_output_dir_saved_with_other_labels_stops_naming_both(tmp_path):
+    write(tmp_path / "train.tsv", "a\tpos\nb\tneg\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    save_labels(str(out), ["pos", "neg"])  # an earlier run's order
+    with pytest.raises(DataError) as raised:
+        custom(tmp_path, output_dir=str(out), training=True, text_a="0", label="1")
+    message = str(raised.value)
+    assert message == (f"{out / 'label_list.txt'}: holds the labels ['pos', 'neg'] of an earlier run in this "
+                       f"--output_dir, but the training file {tmp_path / 'train.tsv'} has ['neg', 'pos']: use a new "
+                       "--output_dir (or remove the old run's files from it)")
+    # resuming: the training file gives the list already saved
+    save_labels(str(out), ["neg", "pos"])
+    assert custom(tmp_path, output_dir=str(out), training=True, text_a="0", label="1").labels == ["neg", "pos"]
 
 
 @pytest.mark.parametrize("text, columns, message", [
