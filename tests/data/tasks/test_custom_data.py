@@ -105,6 +105,9 @@ def test_bad_json_lines_are_one_line_errors(tmp_path):
     write(tmp_path / "dev.json", '{"text": "好", "label": "pos"}\n{"txt": "差", "label": "neg"}\n')
     with pytest.raises(DataError, match=r"dev.json:2: missing field 'text' \(fields: txt, label\)"):
         custom(tmp_path, labels=["neg", "pos"], input_format="json", text_a="text").examples("dev")
+    write(tmp_path / "dev.json", '{"text": "好", "label": "pos"}\n{"text": "差", "label": "bad"}\n')
+    with pytest.raises(DataError, match=r"dev.json:2: label 'bad' is not in the label set \['neg', 'pos'\]$"):
+        custom(tmp_path, labels=["neg", "pos"], input_format="json", text_a="text").examples("dev")
     write(tmp_path / "dev.json", '{"text": "  ", "label": "pos"}\n')
     with pytest.raises(DataError, match=r"dev.json:1: empty text in column 'text'"):
         custom(tmp_path, labels=["neg", "pos"], input_format="json", text_a="text").examples("dev")
