@@ -15,7 +15,7 @@ from data.tasks import classification, ner, reading
 from tests.data.mutations import KINDS, case_count, mutants, split_fields
 
 CASES_PER_KIND = 30  # 243 mutants per format
-MAX_CONVERTED_CHARS = 5000  # the 10 MB lines are read, not tokenized (minutes of pure-Python tokenizing)
+MAX_CONVERTED_CHARS = 5000  # the 10 MB lines are read, not tokenized (seconds each of pure-Python tokenizing)
 MAX_CONVERTED = 100  # examples converted per mutant: a line repeated 10 MB long can hold thousands
 
 
