@@ -109,6 +109,9 @@ class RecordFormat:
         if skipped:
             logger.warning("%s: skipped %d examples labelled %s (no gold label)", path, skipped,
                            " or ".join(repr(label) for label in sorted(self.skip_labels)))
+        if not examples:
+            raise DataError(path, "holds no example" + (f" ({skipped} without a gold label skipped)" if skipped else
+                                                        " (an empty file?)"))
         return examples
 
     def derive_labels(self, path):

@@ -91,6 +91,8 @@ def read_cluener(path, split="train"):
         text, tags = clue.cluener_tags(value, path, line_number)
         source = {key: item for key, item in value.items() if key != "label"}
         sentences.append(Sentence(f"{split}-{len(sentences)}", list(text), tags, source=source))
+    if not sentences:
+        raise DataError(path, "holds no sentence (an empty file?)")
     return sentences
 
 

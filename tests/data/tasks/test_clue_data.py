@@ -132,6 +132,16 @@ def test_bad_json_lines_name_file_line_and_reason(tmp_path):
         ClassificationData("csl", str(tmp_path)).examples("train")
 
 
+def test_a_file_without_an_example_is_an_error(tmp_path):
+    (tmp_path / "dev.json").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"dev.json: holds no example \(an empty file\?\)$"):
+        ClassificationData("afqmc", str(tmp_path)).examples("dev")
+    with pytest.raises(DataError, match=r"train.json: holds no example \(2 without a gold label skipped\)$"):
+        read("ocnli", tmp_path, "train", [{"sentence1": "a", "sentence2": "b", "label": "-"}] * 2)
+    with pytest.raises(DataError, match=r"dev.json: holds no sentence \(an empty file\?\)$"):
+        NerData(str(tmp_path), task_name="cluener").sentences("dev")
+
+
 def test_clue_tasks_name_their_submission_file():
     assert task_format("tnews").submission_file == "tnews_predict.json"
     assert task_format("cluewsc2020").submission_file == "cluewsc2020_predict.json"
