@@ -1,8 +1,11 @@
-"""Fine-tune NEZHA for sentence / sentence-pair classification (lcqmc, chnsenti, text_clf, xnli, mrpc).
+"""Fine-tune NEZHA for sentence / sentence-pair classification: TSV tasks (lcqmc, chnsenti, text_clf,
+xnli, mrpc), CLUE's JSON lines (afqmc, cmnli, ocnli, tnews, iflytek, csl, cluewsc2020) and the user's
+own files (custom, by the columns --*_column name).
 
 Outputs in --output_dir: eval_results.txt (accuracy, loss, per-class precision/recall/F1),
-test_results.tsv (class probabilities per test example), checkpoints (and best/ with
---do_train_and_eval); --export_dir: a SavedModel returning `probabilities`.
+test_results.tsv (class probabilities per test example), <task>_predict.json (CLUE's submission
+form, CLUE tasks with --do_predict), label_list.txt (text_clf, custom without --labels), checkpoints
+(and best/ with --do_train_and_eval); --export_dir: a SavedModel returning `probabilities`.
 """
 
 from absl import app

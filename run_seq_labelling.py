@@ -1,8 +1,10 @@
-"""Fine-tune NEZHA for character-level NER (`char tag` per line, blank line between sentences).
+"""Fine-tune NEZHA for character-level NER: --task_name=ner (`char tag` per line, blank line between
+sentences) or cluener (CLUENER2020's JSON lines, spans read as BIO tags).
 
 Outputs in --output_dir: eval_results.txt (entity-level P/R/F1 overall and per type, the original's
 token-level P/R/F1), dev_predictions.txt and test_predictions.txt in CoNLL form
-(`char gold predicted`, blank line between sentences), label_list.txt, checkpoints (best/ with
+(`char gold predicted`, blank line between sentences), cluener_predict.json (cluener with
+--do_predict: CLUENER2020's form), label_list.txt, checkpoints (best/ with
 --do_train_and_eval); --export_dir: a SavedModel returning per-token label ids `tags`
 (ids index label_list.txt from 1; 0 is padding).
 """

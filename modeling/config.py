@@ -7,6 +7,7 @@ import os
 from typing import Any, Mapping
 
 from fileio.atomic import atomic_output
+from fileio.text import TextDecodeError, read_utf8
 from modeling.activations import ACTIVATION_NAMES
 
 
@@ -30,8 +31,9 @@ _TOLERATED_EXTRA_KEYS = frozenset(
 def read_json_file(path: str) -> Any:
     """The parsed JSON of a config file; ConfigError naming the file (and line) otherwise."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        text = read_utf8(path)
+    except TextDecodeError as error:
+        raise ConfigError(f"{path}: line {error.line_number}: {error.reason}") from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file does not exist") from None
     except OSError as error:

@@ -1,5 +1,6 @@
-"""The GPU commands of README.md ("GPU clusters") and docs/gpu_checklist.md run as written: every --flag
-given to one of our scripts is a flag that script defines, every horovodrun option is one horovodrun
+"""The GPU commands of README.md ("GPU clusters") and docs/gpu_checklist.md, and the fine-tuning
+commands of docs/finetuning.md, run as written: every --flag given to one of our scripts is a flag
+that script defines, every horovodrun option is one horovodrun
 has, our scripts are started with the venv's interpreter (or the container image's), `docker run`
 has a command to run, and pip lines install the whole stack (safetensors included)."""
 import re
@@ -29,7 +30,8 @@ def gpu_texts():
     start = readme.index("## GPU clusters")
     end = readme.find("\n## ", start + 1)
     return {"README.md (GPU clusters)": readme[start:end if end > 0 else None],
-            "docs/gpu_checklist.md": (REPO / "docs" / "gpu_checklist.md").read_text(encoding="utf-8")}
+            "docs/gpu_checklist.md": (REPO / "docs" / "gpu_checklist.md").read_text(encoding="utf-8"),
+            "docs/finetuning.md": (REPO / "docs" / "finetuning.md").read_text(encoding="utf-8")}
 
 
 def commands(text):

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, List, Optional, Sequence
 from data.tasks import clue
 from data.tasks.custom import CustomColumns
 from data.tasks.errors import DataError, log_skipped, require_file, text_lines
-from data.tasks.label_list import saved_labels
+from data.tasks.label_list import run_labels
 from fileio.text import TextDecodeError, decode_utf8, raw_lines
 from data.tasks.packing import pack_tokens
 from data.tasks.records import Record
@@ -109,6 +109,9 @@ class RecordFormat:
         if skipped:
             logger.warning("%s: skipped %d examples labelled %s (no gold label)", path, skipped,
                            " or ".join(repr(label) for label in sorted(self.skip_labels)))
+        if not examples:
+            raise DataError(path, "holds no example" + (f" ({skipped} without a gold label skipped)" if skipped else
+                                                        " (an empty file?)"))
         return examples
 
     def derive_labels(self, path):
@@ -254,12 +257,13 @@ def convert_examples(examples, labels, max_seq_length, tokenizer):
 class ClassificationData:
     """The files of one task in --data_dir, with the task's label list.
 
-    A task without a fixed label set (text_clf, custom without labels) takes the list saved in
-    output_dir by an earlier training run when there is one (prediction must use the ids the model
-    was trained with), else the sorted labels of its training file; `labels_derived` says so.
+    A task without a fixed label set (text_clf, custom without labels) takes the sorted labels of its
+    training file (`labels_derived` says so); without `training`, the list saved in output_dir by an
+    earlier training run wins (prediction must use the ids the model was trained with), and with it a
+    different saved list is an error (label_list.run_labels).
     """
 
-    def __init__(self, task_name, data_dir, output_dir=None, custom_columns=None, labels=None):
+    def __init__(self, task_name, data_dir, output_dir=None, custom_columns=None, labels=None, training=False):
         self.task_name = task_name
         self.data_dir = data_dir
         self.format = task_format(task_name, custom_columns, labels)
@@ -267,7 +271,8 @@ class ClassificationData:
         if not self.labels_derived:
             self.labels = list(self.format.labels)
         else:
-            self.labels = saved_labels(output_dir) or self.format.derive_labels(self.path("train"))
+            train = self.path("train")
+            self.labels = run_labels(output_dir, lambda: self.format.derive_labels(train), train, training)
 
     def path(self, split):
         return os.path.join(self.data_dir, self.format.split_files[split])

@@ -10,7 +10,7 @@ leave out the label.
 import dataclasses
 from typing import Iterator, List, Optional
 
-from data.tasks.errors import DataError, require_file
+from data.tasks.errors import DataError, require_file, text_lines
 from data.tasks.records import Record, json_field, json_label, read_json_lines
 
 INPUT_FORMATS = ("tsv", "json")
@@ -75,8 +75,7 @@ class CustomColumns:
 
     def _tsv_records(self, path, split):
         require_file(path)
-        with open(path, encoding="utf-8") as f:
-            lines = [line.rstrip("\r\n") for line in f]
+        lines = [line for _, line in text_lines(path)]
         start, indices = 0, {}
         if self.header:
             names = lines[0].split("\t") if lines else []

@@ -3,9 +3,9 @@ maps labels to the same ids: `label_list.txt` in the output directory, one label
 """
 
 import os
-from typing import List, Optional
+from typing import Callable, List, Optional
 
-from data.tasks.errors import text_lines
+from data.tasks.errors import DataError, text_lines
 from fileio.atomic import write_text
 
 LABEL_LIST_FILE = "label_list.txt"
@@ -21,3 +21,21 @@ def saved_labels(output_dir) -> Optional[List[str]]:
 
 def save_labels(output_dir, labels) -> None:
     write_text(os.path.join(output_dir, LABEL_LIST_FILE), "".join(f"{label}\n" for label in labels))
+
+
+def run_labels(output_dir, derive: Callable[[], List[str]], source, training: bool) -> List[str]:
+    """The label list of a run whose task has no fixed one. Without training, the list saved with the
+    model wins (its ids are the model's); else `derive()`, the labels of the training file `source`.
+
+    A training run that derives a list other than the one already saved in output_dir stops: it would
+    overwrite the saved list under the old run's checkpoints, or (resuming) train them with other ids.
+    """
+    saved = saved_labels(output_dir)
+    if saved and not training:
+        return saved
+    derived = derive()
+    if saved and saved != derived:
+        raise DataError(os.path.join(output_dir, LABEL_LIST_FILE),
+                        f"holds the labels {saved} of an earlier run in this --output_dir, but the training file "
+                        f"{source} has {derived}: use a new --output_dir (or remove the old run's files from it)")
+    return derived

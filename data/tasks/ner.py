@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional
 
 from data.tasks import clue
 from data.tasks.errors import DataError, require_file, text_lines
-from data.tasks.label_list import saved_labels
+from data.tasks.label_list import run_labels
 from data.tasks.packing import pack_pair, padded_inputs
 from data.tasks.records import read_json_lines
 
@@ -91,6 +91,8 @@ def read_cluener(path, split="train"):
         text, tags = clue.cluener_tags(value, path, line_number)
         source = {key: item for key, item in value.items() if key != "label"}
         sentences.append(Sentence(f"{split}-{len(sentences)}", list(text), tags, source=source))
+    if not sentences:
+        raise DataError(path, "holds no sentence (an empty file?)")
     return sentences
 
 
@@ -187,21 +189,18 @@ def char_predictions(feature, predicted_label_ids, labels):
 
 
 class NerData:
-    def __init__(self, data_dir, output_dir=None, task_name="ner"):
+    def __init__(self, data_dir, output_dir=None, task_name="ner", training=False):
         self.data_dir = data_dir
         self.format = ner_format(task_name)
-        self.labels = list(self.format.labels) if self.format.labels else self._load_labels(output_dir)
+        self.labels = list(self.format.labels) if self.format.labels else self._load_labels(output_dir, training)
 
     def path(self, split):
         return os.path.join(self.data_dir, self.format.split_files[split])
 
-    def _load_labels(self, output_dir):
-        # A trained model's label list wins: predict-only runs must use the ids it was trained with.
-        saved = saved_labels(output_dir)
-        if saved:
-            return saved
+    def _load_labels(self, output_dir, training):
+        # A trained model's label list wins when not training: predict-only runs must use its ids.
         source = self.path("train") if os.path.isfile(self.path("train")) else self.path("dev")
-        return derive_labels(self.format.read(source, "train"))
+        return run_labels(output_dir, lambda: derive_labels(self.format.read(source, "train")), source, training)
 
     def sentences(self, split):
         return self.format.read(self.path(split), split)

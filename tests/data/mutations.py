@@ -5,6 +5,7 @@ inserted, an empty file, a 10 MB single line, a wrong label. Each mutant records
 lines it changed or removed, so a test can check that every example of the others is still read.
 """
 import dataclasses
+import json
 import random
 from typing import Callable, List, Optional, Sequence, Set
 
@@ -36,6 +37,26 @@ def split_fields(separator: bytes, label_field: Optional[int], wrong_labels: Seq
         elif kind == "wrong_label" and label_field is not None and len(fields) > label_field:
             fields[label_field] = rng.choice(list(wrong_labels))
         return separator.join(fields)
+    return mutate
+
+
+def json_object_fields(label_key: str, wrong_labels: Sequence):
+    """The field mutations of a line holding one JSON object (JSON lines): a key dropped, a key
+    added or overwritten, the label replaced by a wrong value."""
+    def mutate(line: bytes, rng: random.Random, kind: str) -> bytes:
+        try:
+            value = json.loads(line)
+        except ValueError:
+            return line
+        if not isinstance(value, dict):
+            return line
+        if kind == "drop_field" and value:
+            del value[rng.choice(sorted(value))]
+        elif kind == "add_field":
+            value[rng.choice(["extra", *sorted(value)])] = rng.choice([1, "多余", [], None, {}])
+        elif kind == "wrong_label":
+            value[label_key] = rng.choice(list(wrong_labels))
+        return json.dumps(value, ensure_ascii=False).encode()
     return mutate
 
 

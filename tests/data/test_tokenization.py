@@ -128,3 +128,11 @@ def test_sentencepiece_tokenizer_interface(tmp_path):
     assert tok.unk_token in unseen and all(p in tok.vocab for p in unseen)
     with pytest.raises(VocabularyError, match="not a SentencePiece model"):
         SentencePieceTokenizer(str(tmp_path / "spm_corpus.txt"))
+
+
+def test_split_on_punctuation_keeps_each_mark_alone_and_the_runs_between_whole():
+    split = tokenization.split_on_punctuation
+    assert split("") == []
+    assert split(",") == [","]
+    assert split(",ab..c!") == [",", "ab", ".", ".", "c", "!"]
+    assert split("x" * 100_000) == ["x" * 100_000]

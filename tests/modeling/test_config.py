@@ -41,6 +41,15 @@ def test_invalid_json_names_file_and_line(tmp_path):
         NezhaConfig.from_json_file(path)
 
 
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "bert_config.json"
+    path.write_bytes(b'{\n "vocab_size": 10,\n "directionality": "bi\xffdi"\n}')
+    with pytest.raises(ConfigError) as raised:
+        NezhaConfig.from_json_file(path)
+    message = str(raised.value)
+    assert message.startswith(f"{path}: line 3: not valid UTF-8: byte 0xff") and "\n" not in message
+
+
 def test_unknown_activation(tmp_path):
     with pytest.raises(ConfigError, match="hidden_act.*swish"):
         NezhaConfig.from_json_file(write_json(tmp_path, dict(BASE, hidden_act="swish")))

@@ -49,7 +49,8 @@ class ClassificationTask(FineTuneTask):
         custom = options.task_name.lower() == "custom"
         self.data = ClassificationData(options.task_name, options.data_dir, options.output_dir,
                                        custom_columns=options.custom_columns() if custom else None,
-                                       labels=parse_label_list(options.labels) if custom else None)
+                                       labels=parse_label_list(options.labels) if custom else None,
+                                       training=options.do_train or options.do_train_and_eval)
         self.tokenizer = options.make_tokenizer()
         self._examples = {}
         self._arrays = {}

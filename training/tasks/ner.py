@@ -31,7 +31,8 @@ class NerTask(FineTuneTask):
 
     def __init__(self, options: NerOptions):
         self.options = options
-        self.data = NerData(options.data_dir, options.output_dir, options.task_name)
+        self.data = NerData(options.data_dir, options.output_dir, options.task_name,
+                            training=options.do_train or options.do_train_and_eval)
         self.tokenizer = options.make_tokenizer()
         self._splits = {}
         self._last_dev_tags = None

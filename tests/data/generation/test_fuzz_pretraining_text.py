@@ -2,7 +2,7 @@
 
 The reader replaces invalid UTF-8 and counts it, so every mutant must be read: no exception, the
 bad lines counted, and every sentence of a line the mutation did not touch among the sentences
-read, with the same token ids. The counts are printed.
+read, with the same token ids. The counts go to the run's terminal summary (tests/data/conftest.py).
 """
 import collections
 
@@ -13,10 +13,10 @@ from data.tokenization import FullTokenizer
 from tests.data.mutations import case_count, mutants, split_fields
 
 CASES_PER_KIND = 30
-LONG_LINE = 100_000  # characters; such lines are split on spaces, not word-pieced (minutes of pure Python)
+LONG_LINE = 100_000  # characters; such lines are split on spaces, not word-pieced (seconds each of pure Python)
 
 
-def test_pretraining_text(shared_dir, vocab_file, tmp_path):
+def test_pretraining_text(shared_dir, vocab_file, tmp_path, fuzz_summary):
     source = shared_dir / "data" / "zh_corpus" / "clue_small.txt"
     if not source.is_file() or not vocab_file.is_file():
         pytest.skip(f"{source} or {vocab_file} is absent")
@@ -53,5 +53,7 @@ def test_pretraining_text(shared_dir, vocab_file, tmp_path):
         assert stats.bad_utf8_lines == bad
         outcomes[mutant.kind, "with invalid UTF-8 replaced and counted" if bad else "clean"] += 1
         path.unlink()
-    print(f"\nclue_small.txt: {sum(outcomes.values())} mutants, all read: {dict(outcomes)}")
+    replaced = sum(count for (_, outcome), count in outcomes.items() if outcome != "clean")
+    fuzz_summary(f"clue_small.txt (pretraining text): {sum(outcomes.values())} mutants, all read, {replaced} with "
+                 "invalid UTF-8 replaced and counted")
     assert sum(outcomes.values()) == case_count(CASES_PER_KIND)

@@ -58,6 +58,20 @@ def test_cmnli_dash_labels_are_skipped_and_counted_but_kept_in_test(tmp_path, ca
     assert [(e.example_id, e.label) for e in test] == [(0, None), (1, None)]
 
 
+@pytest.mark.parametrize("split", ["train", "dev"])
+def test_ocnli_dash_labels_are_skipped_and_counted(tmp_path, caplog, split):
+    lines = [{"sentence1": "他来了", "sentence2": "他没来", "label": "-", "genre": "news"},
+             {"sentence1": "天晴了", "sentence2": "没下雨", "label": "entailment", "genre": "news"},
+             {"sentence1": "a", "sentence2": "b", "label": "-"},
+             {"sentence1": "c", "sentence2": "d", "label": "-"},
+             {"sentence1": "他来了", "sentence2": "他没来", "label": "contradiction"}]
+    with caplog.at_level(logging.WARNING):
+        examples = read("ocnli", tmp_path, split, lines)
+    assert fields(examples) == [("天晴了", "没下雨", "entailment"), ("他来了", "他没来", "contradiction")]
+    assert [e.guid for e in examples] == [f"{split}-0", f"{split}-1"]
+    assert f"{split}.json: skipped 3 examples labelled '-' (no gold label)" in caplog.text
+
+
 def test_tnews_and_iflytek_single_sentences_and_unused_codes(tmp_path):
     assert fields(read("tnews", tmp_path, "dev", [{"label": "102", "label_desc": "news_entertainment",
                                                   "sentence": "新片上映", "keywords": ""}])) == [
@@ -118,6 +132,16 @@ def test_bad_json_lines_name_file_line_and_reason(tmp_path):
         ClassificationData("csl", str(tmp_path)).examples("train")
 
 
+def test_a_file_without_an_example_is_an_error(tmp_path):
+    (tmp_path / "dev.json").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"dev.json: holds no example \(an empty file\?\)$"):
+        ClassificationData("afqmc", str(tmp_path)).examples("dev")
+    with pytest.raises(DataError, match=r"train.json: holds no example \(2 without a gold label skipped\)$"):
+        read("ocnli", tmp_path, "train", [{"sentence1": "a", "sentence2": "b", "label": "-"}] * 2)
+    with pytest.raises(DataError, match=r"dev.json: holds no sentence \(an empty file\?\)$"):
+        NerData(str(tmp_path), task_name="cluener").sentences("dev")
+
+
 def test_clue_tasks_name_their_submission_file():
     assert task_format("tnews").submission_file == "tnews_predict.json"
     assert task_format("cluewsc2020").submission_file == "cluewsc2020_predict.json"
@@ -138,7 +162,10 @@ def test_cluener_spans_become_char_bio_tags(tmp_path):
         cluener("无实体"),
     ])
     data = NerData(str(tmp_path), task_name="cluener")
-    assert data.labels == CLUENER_LABELS and len(CLUENER_LABELS) == 1 + 20 + 3
+    types = ["address", "book", "company", "game", "government", "movie", "name", "organization", "position",
+             "scene"]
+    assert data.labels == CLUENER_LABELS == (
+        ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")] + ["X", "[CLS]", "[SEP]"])
     sentences = data.sentences("dev")
     assert sentences[0].chars == list("浙商银行企业信贷部叶老桂")
     assert sentences[0].tags == ["B-company", "I-company", "I-company", "I-company", "O", "O", "O", "O", "O",

@@ -15,8 +15,8 @@ def write(path, text):
     return path
 
 
-def custom(tmp_path, labels=None, output_dir=None, **columns):
-    return ClassificationData("custom", str(tmp_path), output_dir, CustomColumns(**columns), labels)
+def custom(tmp_path, labels=None, output_dir=None, training=False, **columns):
+    return ClassificationData("custom", str(tmp_path), output_dir, CustomColumns(**columns), labels, training)
 
 
 def fields(examples):
@@ -62,13 +62,29 @@ def test_json_lines_by_field_names(tmp_path):
     assert [e.example_id for e in examples] == ["a", "b"]
 
 
-def test_saved_labels_win_over_the_training_file(tmp_path):
+def test_saved_labels_win_over_the_training_file_when_not_training(tmp_path):
     write(tmp_path / "train.tsv", "a\tz\n")
     out = tmp_path / "out"
     out.mkdir()
     save_labels(str(out), ["z", "y"])
     assert custom(tmp_path, output_dir=str(out), text_a="0", label="1").labels == ["z", "y"]
     assert custom(tmp_path, text_a="0", label="1").labels == ["z"]
+
+
+def test_training_into_an_output_dir_saved_with_other_labels_stops_naming_both(tmp_path):
+    write(tmp_path / "train.tsv", "a\tpos\nb\tneg\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    save_labels(str(out), ["pos", "neg"])  # an earlier run's order
+    with pytest.raises(DataError) as raised:
+        custom(tmp_path, output_dir=str(out), training=True, text_a="0", label="1")
+    message = str(raised.value)
+    assert message == (f"{out / 'label_list.txt'}: holds the labels ['pos', 'neg'] of an earlier run in this "
+                       f"--output_dir, but the training file {tmp_path / 'train.tsv'} has ['neg', 'pos']: use a new "
+                       "--output_dir (or remove the old run's files from it)")
+    # resuming: the training file gives the list already saved
+    save_labels(str(out), ["neg", "pos"])
+    assert custom(tmp_path, output_dir=str(out), training=True, text_a="0", label="1").labels == ["neg", "pos"]
 
 
 @pytest.mark.parametrize("text, columns, message", [
@@ -89,9 +105,25 @@ def test_bad_json_lines_are_one_line_errors(tmp_path):
     write(tmp_path / "dev.json", '{"text": "好", "label": "pos"}\n{"txt": "差", "label": "neg"}\n')
     with pytest.raises(DataError, match=r"dev.json:2: missing field 'text' \(fields: txt, label\)"):
         custom(tmp_path, labels=["neg", "pos"], input_format="json", text_a="text").examples("dev")
+    write(tmp_path / "dev.json", '{"text": "好", "label": "pos"}\n{"text": "差", "label": "bad"}\n')
+    with pytest.raises(DataError, match=r"dev.json:2: label 'bad' is not in the label set \['neg', 'pos'\]$"):
+        custom(tmp_path, labels=["neg", "pos"], input_format="json", text_a="text").examples("dev")
     write(tmp_path / "dev.json", '{"text": "  ", "label": "pos"}\n')
     with pytest.raises(DataError, match=r"dev.json:1: empty text in column 'text'"):
         custom(tmp_path, labels=["neg", "pos"], input_format="json", text_a="text").examples("dev")
+
+
+@pytest.mark.parametrize("input_format, header", [("tsv", False), ("tsv", True), ("json", False)])
+def test_invalid_utf8_is_a_one_line_error_naming_the_line(tmp_path, input_format, header):
+    good = b'{"text": "\xe5\xa5\xbd", "label": "pos"}' if input_format == "json" else b"\xe5\xa5\xbd\tpos"
+    bad = good.replace(b"\xe5\xa5\xbd", b"\xe5\xa5")
+    head = [b"text\tlabel"] if header else []
+    (tmp_path / f"train.{input_format}").write_bytes(b"\n".join(head + [good, bad, good]) + b"\n")
+    columns = dict(text_a="text", label="label") if input_format == "json" or header else dict(text_a="0", label="1")
+    data = custom(tmp_path, labels=["neg", "pos"], input_format=input_format, header=header, **columns)
+    with pytest.raises(DataError, match=rf"train.{input_format}:{2 + header}: not valid UTF-8: byte 0xe5 at byte \d+ "
+                                        r"of the line \(.*\); the file must be UTF-8 text$"):
+        data.examples("train")
 
 
 def test_bad_column_flags_are_clear_errors():

@@ -1,36 +1,68 @@
-"""Fuzzing the task readers and feature converters with seeded mutations of slices of the shared data.
+"""Fuzzing the task readers and feature converters with seeded mutations of slices of the shared data
+and of small files in the CLUE and custom layouts written from them.
 
 Every mutant (tests/data/mutations.py) is either read and converted, or rejected with a DataError
-whose one-line message starts with the file and names the line or JSON path; any other exception
-fails the test. When a mutant is read, every example of the lines the mutation did not touch must
-be among those read: a well-formed example is never dropped silently. The counts are printed.
+whose one-line message starts with the file, then the line (or for SQuAD JSON the JSON path), then
+a reason; any other exception fails the test. When a mutant is read, every example of the lines the
+mutation did not touch must be among those read: a well-formed example is never dropped silently.
+The counts go to the run's terminal summary (tests/data/conftest.py).
 """
 import collections
 import json
+import re
 
 import pytest
 
 from data.tasks import DataError
-from data.tasks import classification, ner, reading
-from tests.data.mutations import KINDS, case_count, mutants, split_fields
+from data.tasks import classification, clue, ner, reading
+from data.tasks.custom import CustomColumns
+from tests.data.mutations import KINDS, case_count, json_object_fields, mutants, split_fields
 
 CASES_PER_KIND = 30  # 243 mutants per format
-MAX_CONVERTED_CHARS = 5000  # the 10 MB lines are read, not tokenized (minutes of pure-Python tokenizing)
+MAX_CONVERTED_CHARS = 5000  # the 10 MB lines are read, not tokenized (seconds each of pure-Python tokenizing)
 MAX_CONVERTED = 100  # examples converted per mutant: a line repeated 10 MB long can hold thousands
+
+# Reasons about a whole file, which no line or JSON path can locate.
+FILE_REASONS = ("holds no example", "holds no sentence", "no labelled lines", "not valid JSON: nested too deeply")
 
 
 def assert_one_line_naming_the_file(error, path, json_path=False):
+    """`<path>:<line>: <reason>`, `<path>: <JSON path>: <reason>` (SQuAD) or `<path>: <file reason>`."""
     message = str(error)
     assert "\n" not in message, message
-    located = message.startswith(f"{path}:") or (json_path and message.startswith(f"{path}: "))
-    assert located, message
+    assert message.startswith(f"{path}:"), message
+    rest = message[len(f"{path}:"):]
+    located = re.fullmatch(r"(?P<line>[1-9][0-9]*): (?P<reason>.+)", rest)
+    if located:
+        assert error.line_number == int(located["line"]), message
+    elif json_path:
+        located = re.fullmatch(r" (?:top level|data(?:\[[0-9]+\]|\.[a-z_]+)*)(?: \(question [^)]*\))?: (?P<reason>.+)",
+                               rest)
+    if not located:
+        located = re.fullmatch(r" (?P<reason>(?:" + "|".join(map(re.escape, FILE_REASONS)) + r").*)", rest)
+    assert located, f"neither a line{' nor a JSON path' if json_path else ''} nor a whole-file reason: {message}"
+    assert re.search(r"[a-zA-Z]{3,}", located["reason"]), f"no reason: {message}"
 
 
-def report(name, outcomes):
-    by_kind = {kind: dict(collections.Counter(o for k, o in outcomes if k == kind)) for kind in KINDS}
+def test_the_check_wants_the_file_then_a_line_or_json_path_then_a_reason(tmp_path):
+    path = tmp_path / "dev.tsv"
+    assert_one_line_naming_the_file(DataError(path, "label 'x' is not in the label set ['0', '1']", 3), path)
+    assert_one_line_naming_the_file(DataError(path, "holds no example (an empty file?)"), path)
+    squad = DataError(path, "data[0].paragraphs[1].qas[2].id: expected a string, found null")
+    assert_one_line_naming_the_file(squad, path, json_path=True)
+    for error, json_path in [(DataError(path, "label 'x' is not in the label set ['0', '1']"), False),
+                             (DataError(path, ":-(", 3), False), (DataError("other.tsv", "bad label", 3), False),
+                             (DataError(path, "bad label\nsecond line", 3), False), (squad, False)]:
+        with pytest.raises(AssertionError):
+            assert_one_line_naming_the_file(error, path, json_path)
+
+
+def report(fuzz_summary, name, outcomes):
+    counts = collections.Counter(outcomes)
+    by_kind = ", ".join(f"{kind} {counts[kind, 'read']}/{counts[kind, 'rejected']}" for kind in KINDS)
     totals = collections.Counter(o for _, o in outcomes)
-    print(f"\n{name}: {len(outcomes)} mutants: {totals['read']} read, {totals['rejected']} rejected with DataError; "
-          f"by kind {by_kind}")
+    fuzz_summary(f"{name}: {len(outcomes)} mutants, {totals['read']} read, {totals['rejected']} rejected "
+                 f"(read/rejected by kind: {by_kind})")
 
 
 def first_lines(path, count):
@@ -41,7 +73,7 @@ def first_lines(path, count):
 # -- classification TSVs ------------------------------------------------------------------
 @pytest.mark.parametrize("task,folder,split", [("lcqmc", "lcqmc", "dev"), ("chnsenti", "chnsenticorp", "train"),
                                                ("xnli", "xnli_zh", "dev")])
-def test_classification_files(data_dir, tokenizer, tmp_path, task, folder, split):
+def test_classification_files(data_dir, tokenizer, tmp_path, fuzz_summary, task, folder, split):
     source = data_dir / folder / "dev.tsv"
     if not source.is_file():
         pytest.skip(f"{source} is absent")
@@ -72,12 +104,12 @@ def test_classification_files(data_dir, tokenizer, tmp_path, task, folder, split
         assert not kept - found, f"{mutant.kind}: well-formed examples dropped: {kept - found}"
         outcomes.append((mutant.kind, "read"))
         path.unlink()
-    report(f"{task} {split}.tsv", outcomes)
+    report(fuzz_summary, f"{task} {split}.tsv", outcomes)
     assert len(outcomes) == case_count(CASES_PER_KIND)
 
 
 # -- NER `char tag` -----------------------------------------------------------------------
-def test_ner_files(data_dir, tokenizer, tmp_path):
+def test_ner_files(data_dir, tokenizer, tmp_path, fuzz_summary):
     source = data_dir / "peoples_daily_ner" / "dev.txt"
     if not source.is_file():
         pytest.skip(f"{source} is absent")
@@ -118,7 +150,7 @@ def test_ner_files(data_dir, tokenizer, tmp_path):
         assert not kept - found, f"{mutant.kind}: well-formed sentences dropped"
         outcomes.append((mutant.kind, "read"))
         path.unlink()
-    report("peoples_daily dev.txt", outcomes)
+    report(fuzz_summary, "peoples_daily dev.txt", outcomes)
     assert len(outcomes) == case_count(CASES_PER_KIND)
 
 
@@ -169,7 +201,7 @@ def json_fields(line, rng, kind):
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_squad_files(data_dir, tokenizer, tmp_path, training):
+def test_squad_files(data_dir, tokenizer, tmp_path, fuzz_summary, training):
     source = data_dir / "cmrc2018" / "cmrc2018_dev.json"
     if not source.is_file():
         pytest.skip(f"{source} is absent")
@@ -203,5 +235,109 @@ def test_squad_files(data_dir, tokenizer, tmp_path, training):
             assert not kept - found, f"{mutant.kind}: well-formed questions dropped"
         outcomes.append((mutant.kind, "read"))
         path.unlink()
-    report(f"cmrc2018 {'train' if training else 'dev'} JSON", outcomes)
+    report(fuzz_summary, f"cmrc2018 {'train' if training else 'dev'} JSON", outcomes)
+    assert len(outcomes) == case_count(CASES_PER_KIND)
+
+
+# -- JSON lines and the user's own files, written from LCQMC pairs ----------------------------
+def lcqmc_pairs(data_dir, count=30):
+    source = data_dir / "lcqmc" / "dev.tsv"
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    rows = [line.decode().split("\t") for line in first_lines(source, count)]
+    return [(a, b, label) for a, b, label in rows if len(a) >= 6]
+
+
+def json_line(value):
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def wsc_line(index, text, label):
+    return json_line({"target": {"span1_index": 0, "span1_text": text[:2], "span2_index": 4, "span2_text": text[4]},
+                      "idx": index, "label": "true" if label == "1" else "false", "text": text})
+
+
+# name, file suffix, the lines from (index, q1, q2, label), the format, a label's wrong values
+RECORD_FORMATS = [
+    ("afqmc", "json", lambda i, a, b, y: json_line({"sentence1": a, "sentence2": b, "label": y}),
+     lambda: classification.task_format("afqmc"), json_object_fields("label", ["2", "", 1.5, None, ["0"], "-"])),
+    ("cluewsc2020", "json", lambda i, a, b, y: wsc_line(i, a, y),
+     lambda: classification.task_format("cluewsc2020"), json_object_fields("label", ["yes", 1, "", {"true": 1}])),
+    ("custom tsv", "tsv", lambda i, a, b, y: "\t".join([y, a, b]).encode(),
+     lambda: classification.task_format("custom", CustomColumns("tsv", "q1", "q2", "label", header=True), ["0", "1"]),
+     split_fields(b"\t", 0, [b"2", b"", b"pos", "是".encode()])),
+    ("custom json", "json", lambda i, a, b, y: json_line({"q": a, "p": b, "y": int(y), "id": i}),
+     lambda: classification.task_format("custom", CustomColumns("json", "q", "p", "y"), ["0", "1"]),
+     json_object_fields("y", [2, "pos", "", [1], None])),
+]
+
+
+@pytest.mark.parametrize("name, suffix, make_line, make_format, field_mutation", RECORD_FORMATS,
+                         ids=[row[0] for row in RECORD_FORMATS])
+def test_record_files(data_dir, tokenizer, tmp_path, fuzz_summary, name, suffix, make_line, make_format,
+                      field_mutation):
+    header = [b"label\tq1\tq2"] if name == "custom tsv" else []
+    lines = header + [make_line(i, a, b, y) for i, (a, b, y) in enumerate(lcqmc_pairs(data_dir))]
+    fmt = make_format()
+    original = tmp_path / f"original.{suffix}"
+    original.write_bytes(b"".join(line + b"\n" for line in lines))
+    examples = fmt.read(original, fmt.labels, "dev")
+    assert len(examples) == len(lines) - len(header)
+    key = {len(header) + i: (e.text_a, e.text_b, e.label) for i, e in enumerate(examples)}
+    outcomes = []
+    for number, mutant in enumerate(mutants(lines, seed=len(name), cases_per_kind=CASES_PER_KIND,
+                                            field_mutation=field_mutation)):
+        path = tmp_path / f"{number}.{suffix}"
+        path.write_bytes(mutant.data)
+        try:
+            read = fmt.read(path, fmt.labels, "dev")
+            short = [e for e in read if len(e.text_a) + len(e.text_b or "") < MAX_CONVERTED_CHARS][:MAX_CONVERTED]
+            classification.convert_examples(short, fmt.labels, 32, tokenizer)
+        except DataError as error:
+            assert_one_line_naming_the_file(error, path)
+            outcomes.append((mutant.kind, "rejected"))
+            continue
+        if not (header and 0 in mutant.touched):  # a header changed or lost: other columns, or read as data
+            found = collections.Counter((e.text_a, e.text_b, e.label) for e in read)
+            kept = collections.Counter(example for index, example in key.items() if index not in mutant.touched)
+            assert not kept - found, f"{mutant.kind}: well-formed examples dropped: {kept - found}"
+        outcomes.append((mutant.kind, "read"))
+        path.unlink()
+    report(fuzz_summary, f"{name} dev.{suffix}", outcomes)
+    assert len(outcomes) == case_count(CASES_PER_KIND)
+
+
+def cluener_line(text):
+    return json_line({"text": text, "label": {"name": {text[:2]: [[0, 1]]}, "address": {text[3:5]: [[3, 4]]}}})
+
+
+def test_cluener_files(data_dir, tokenizer, tmp_path, fuzz_summary):
+    lines = [cluener_line(a) for a, _, _ in lcqmc_pairs(data_dir)]
+    fmt = ner.ner_format("cluener")
+    original = tmp_path / "original.json"
+    original.write_bytes(b"".join(line + b"\n" for line in lines))
+    sentences = fmt.read(original, "dev")
+    assert len(sentences) == len(lines)
+    key = {i: (tuple(s.chars), tuple(s.tags)) for i, s in enumerate(sentences)}
+    wrong = [{"person": {"x": [[0, 0]]}}, {"name": {"不在": [[0, 1]]}}, {"name": {"x": [[0, 999]]}}, "北京", [[0, 1]],
+             {"name": {"x": [0, 0]}}, {"name": {"x": [[1, 0]]}}]
+    outcomes = []
+    for number, mutant in enumerate(mutants(lines, seed=5, cases_per_kind=CASES_PER_KIND,
+                                            field_mutation=json_object_fields("label", wrong))):
+        path = tmp_path / f"{number}.json"
+        path.write_bytes(mutant.data)
+        try:
+            read = fmt.read(path, "dev")
+            short = [s for s in read if len(s.chars) < MAX_CONVERTED_CHARS][:MAX_CONVERTED]
+            ner.convert_sentences(short, ner.CLUENER_LABELS, 32, tokenizer, source=str(path))
+        except DataError as error:
+            assert_one_line_naming_the_file(error, path)
+            outcomes.append((mutant.kind, "rejected"))
+            continue
+        found = collections.Counter((tuple(s.chars), tuple(s.tags)) for s in read)
+        kept = collections.Counter(sentence for index, sentence in key.items() if index not in mutant.touched)
+        assert not kept - found, f"{mutant.kind}: well-formed sentences dropped"
+        outcomes.append((mutant.kind, "read"))
+        path.unlink()
+    report(fuzz_summary, "cluener dev.json", outcomes)
     assert len(outcomes) == case_count(CASES_PER_KIND)
