@@ -1,5 +1,7 @@
 """The three fine-tuning scripts end to end on small slices of ../shared/data with the tiny model."""
 import json
+import re
+import signal
 import subprocess
 import sys
 
@@ -325,3 +327,93 @@ def test_fine_tuning_evaluation_and_prediction_in_bf16(repo_dir, fixtures_dir, v
     signature = tf.saved_model.load(str(out / "export")).signatures["serving_default"]
     for spec in signature.structured_outputs.values():
         assert spec.dtype in (tf.float32, tf.int32)
+
+
+# The heads of run_clf.py and run_seq_labelling.py drop out 0.1 of their inputs (the original's
+# fixed rate), and a dropout op's random state is not checkpointed: a resumed run draws other masks
+# than an uninterrupted one. Off, the runs are a function of --seed alone, which is what resuming
+# must preserve (the shuffled stream, the step, the optimizer's slots and schedule).
+WITHOUT_HEAD_DROPOUT = ("import runpy, sys; import modeling.task_models as m; m.HEAD_DROPOUT = 0.0; "
+                        "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
+def preemption_case(script, shared_dir, data_dir):
+    """Data and flags for about 40 updates of `script` that end by evaluating, predicting and exporting."""
+    if script == "run_clf.py":
+        clf_data(shared_dir, data_dir)
+        (data_dir / "test.tsv").write_text((data_dir / "dev.tsv").read_text(encoding="utf-8"), encoding="utf-8")
+        return ["--task_name=chnsenti", "--max_seq_length=32", "--num_train_epochs=20"]
+    if script == "run_seq_labelling.py":
+        ner_data(shared_dir, data_dir)
+        return ["--max_seq_length=48", "--num_train_epochs=20"]
+    reading_data(shared_dir, data_dir, (("train", 1), ("dev", 1)))
+    return ["--max_seq_length=64", "--doc_stride=32", "--n_best_size=5", "--num_train_epochs=4"]
+
+
+def without_head_dropout(repo_dir, script, args):
+    return subprocess.Popen([sys.executable, "-c", WITHOUT_HEAD_DROPOUT, str(repo_dir / script)] + args,
+                            cwd=repo_dir, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+
+
+def finished(process):
+    log = process.communicate(timeout=600)[1]
+    assert process.returncode == 0, log[-3000:]
+    return log
+
+
+def checkpoint_values(prefix):
+    reader = tf.train.load_checkpoint(str(prefix))
+    # save_counter counts the saves, one more in a run that saved when it stopped
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))}
+
+
+@pytest.mark.parametrize("script", ["run_clf.py", "run_seq_labelling.py", "run_reading.py"])
+def test_sigterm_saves_exits_75_infers_nothing_and_the_resumed_run_ends_like_an_uninterrupted_run(
+        repo_dir, fixtures_dir, vocab_file, shared_dir, tmp_path, script):
+    """A scheduler's SIGTERM mid-training (training/preemption.py): the run saves the step it reached
+    and exits 75 (retry) before its evaluation, prediction and export; the same command resumes it."""
+    data_dir = tmp_path / "data"
+    extra = preemption_case(script, shared_dir, data_dir) + [
+        "--do_train_and_eval", "--do_predict", "--train_batch_size=4", "--learning_rate=1e-3",
+        "--warmup_proportion=0", "--save_checkpoints_steps=1000", "--seed=3"]
+
+    def args(out, export=True):
+        flags = common_args(fixtures_dir, vocab_file, data_dir, out) + extra
+        return flags if export else [flag for flag in flags if not flag.startswith("--export_dir")]
+
+    full, stopped = tmp_path / "full", tmp_path / "stopped"
+    finished(without_head_dropout(repo_dir, script, args(full, export=False)))
+    steps = max(int(p.name[len("ckpt-"):-len(".index")]) for p in full.glob("ckpt-*.index"))
+    assert steps >= 30, "enough updates left after the signal for it to arrive mid-run"
+
+    process = without_head_dropout(repo_dir, script, args(stopped))
+    seen = []
+    for line in process.stderr:  # the progress line of step 5: training is under way
+        seen.append(line)
+        if "step =      5 " in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    log = "".join(seen) + process.communicate(timeout=300)[1]
+    assert process.returncode == 75, log[-3000:]
+    stop = re.search(rf"{script}: preempted by SIGTERM at step (\d+) of {steps}; {stopped}/ckpt-(\d+) holds the run",
+                     log)
+    assert stop and stop[1] == stop[2], log[-3000:]
+    at_stop = int(stop[1])
+    assert 5 <= at_stop < steps and "Traceback" not in log
+    assert sorted(p.name for p in stopped.glob("ckpt-*.index")) == [f"ckpt-{at_stop}.index"]
+    # nothing was due before the stop (no scheduled checkpoint, so no keep-best evaluation), and
+    # nothing is started after it: the grace period is for the checkpoint
+    left = {"best", "best_eval_results.txt", "eval_results.txt", "export", "test_results.tsv",
+            "test_predictions.txt", "predictions.json", "dev_predictions.txt"}
+    assert not left & {p.name for p in stopped.iterdir()}, sorted(p.name for p in stopped.iterdir())
+    assert ": dev " not in log and "evaluating / predicting" not in log
+
+    log = finished(without_head_dropout(repo_dir, script, args(stopped)))
+    assert f"resuming from {stopped}/ckpt-{at_stop} (step {at_stop})" in log
+    assert (stopped / "export" / "saved_model.pb").is_file()
+    ours, theirs = checkpoint_values(stopped / f"ckpt-{steps}"), checkpoint_values(full / f"ckpt-{steps}")
+    assert ours.keys() == theirs.keys()
+    for name in ours:
+        np.testing.assert_allclose(ours[name], theirs[name], atol=1e-6, err_msg=name)
+    assert (stopped / "eval_results.txt").read_text() == (full / "eval_results.txt").read_text()

@@ -61,7 +61,8 @@ class Callback:
         pass
 
     def on_checkpoint(self, step: int, trainer: "Trainer") -> None:
-        pass
+        """After each scheduled checkpoint (every save_checkpoints_steps and the last step); not
+        after the one saved when the run is preempted."""
 
     def on_train_end(self, trainer: "Trainer") -> None:
         pass
@@ -477,7 +478,9 @@ class Trainer:
             return
         step = self.step
         if saved_step != step and step > 0:
-            self._save(step)
+            # No callbacks: fine-tuning would evaluate on dev and rewrite best/ at a step the
+            # uninterrupted run never evaluates, inside the scheduler's grace period.
+            self._save(step, scheduled=False)
         self.distributed.barrier()  # the others wait until the chief's checkpoint is written
         where = self.last_checkpoint if self.is_chief else "the chief's checkpoint"
         message = (f"preempted by {signal_name} at step {step} of {self.settings.num_train_steps}; "
@@ -488,7 +491,7 @@ class Trainer:
         self.distributed.barrier()
         raise Preempted(message)
 
-    def _save(self, step: int) -> None:
+    def _save(self, step: int, scheduled: bool = True) -> None:
         # never a checkpoint of weights that went bad
         self.check_numbers()
         if not weights_are_finite(self.model.variables):
@@ -498,6 +501,8 @@ class Trainer:
         if path:
             self.last_checkpoint = path
             logging.info("saved checkpoint %s", path)
+        if not scheduled:
+            return
         for callback in self.callbacks:
             callback.on_checkpoint(step, self)
 

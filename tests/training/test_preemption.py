@@ -51,6 +51,22 @@ def test_a_signal_on_a_save_step_does_not_save_twice(tmp_path):
     assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-2.index", "ckpt-4.index"]
 
 
+def test_the_checkpoint_saved_at_a_signal_is_not_a_scheduled_one_for_callbacks(tmp_path):
+    """Fine-tuning evaluates and keeps best/ in on_checkpoint: at the signal's checkpoint it would do
+    so at a step the uninterrupted run never evaluates, and spend the grace period on it."""
+    seen = []
+
+    class Record(Callback):
+        def on_checkpoint(self, step, trainer):
+            seen.append(step)
+
+    stopped = make_trainer(tmp_path, steps=8, save_every=2, callbacks=[Record(), SignalAt(3, signal.SIGTERM)])
+    with pytest.raises(Preempted, match=r"at step 3 of 8; .*ckpt-3 holds"):
+        stopped.train(toy_dataset(64, 8))
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*.index")) == ["ckpt-2.index", "ckpt-3.index"]
+    assert seen == [2]
+
+
 def test_the_watch_restores_the_handlers_and_a_second_signal_acts_at_once():
     before = signal.getsignal(signal.SIGINT)
     with PreemptionWatch() as watch:
