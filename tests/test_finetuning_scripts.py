@@ -417,3 +417,9 @@ def test_sigterm_saves_exits_75_infers_nothing_and_the_resumed_run_ends_like_an_
     for name in ours:
         np.testing.assert_allclose(ours[name], theirs[name], atol=1e-6, err_msg=name)
     assert (stopped / "eval_results.txt").read_text() == (full / "eval_results.txt").read_text()
+    # the stopped run's logged losses are kept and the resumed run's follow them
+    history = {name: json.loads((out / "loss_history.json").read_text()) for name, out in
+               (("stopped", stopped), ("full", full))}
+    assert history["stopped"].keys() == history["full"].keys()
+    np.testing.assert_allclose([history["stopped"][k] for k in history["full"]], list(history["full"].values()),
+                               rtol=1e-5)

@@ -68,15 +68,30 @@ def read_best(output_dir: str, main_metric: str) -> tuple:
 
 
 class LossHistory(Callback):
-    """Every logged training loss, written to output_dir/loss_history.json at the end."""
+    """Every logged training loss, in output_dir/loss_history.json.
+
+    Rewritten at every log step rather than once at the end, so that a preempted or killed run
+    leaves the losses it logged; a resumed run keeps those up to the step it resumes from (later
+    ones were logged after that checkpoint and are logged again).
+    """
 
     def __init__(self, output_dir: str):
-        self.output_dir = output_dir
+        self.path = os.path.join(output_dir, LOSS_HISTORY)
         self.losses = {}
+
+    def on_train_begin(self, trainer):
+        if trainer.resumed_from and os.path.isfile(self.path):
+            with open(self.path, encoding="utf-8") as f:
+                earlier = json.load(f)
+            self.losses = {step: loss for step, loss in earlier.items() if int(step) <= trainer.step}
 
     def on_log(self, step, scalars, trainer):
         self.losses[str(step)] = scalars["total_loss"]
+        self._write(trainer)
 
     def on_train_end(self, trainer):
+        self._write(trainer)
+
+    def _write(self, trainer):
         if trainer.is_chief:
-            write_json(os.path.join(self.output_dir, LOSS_HISTORY), self.losses)
+            write_json(self.path, self.losses)

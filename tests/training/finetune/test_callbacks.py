@@ -1,9 +1,11 @@
-"""training/finetune/callbacks.py: keep-best copies the best checkpoint by the dev metric."""
+"""training/finetune/callbacks.py: keep-best copies the best checkpoint by the dev metric; the loss history."""
+import json
+
 import numpy as np
 
 from modeling.task_models import NezhaForClassification
 from training.checkpointing import restore_for_inference
-from training.finetune.callbacks import BEST_RESULTS, KeepBestCheckpoint
+from training.finetune.callbacks import BEST_RESULTS, LOSS_HISTORY, KeepBestCheckpoint, LossHistory
 
 
 class _FakeTrainer:
@@ -88,3 +90,26 @@ def test_a_new_run_ignores_an_earlier_runs_best(tiny, tmp_path):
     fresh.on_checkpoint(1, _ResumedTrainer(model, None))
     assert (fresh.best_value, fresh.best_step) == (0.3, 1)
     assert '"step": 1' in (tmp_path / BEST_RESULTS).read_text()
+
+
+def test_loss_history_is_on_disk_at_each_log_and_a_resume_continues_it(tmp_path):
+    """A killed run leaves what it logged; the run resumed from step 2 keeps steps 1-2 and logs
+    step 3 again (the killed run's step 3 came after the checkpoint it resumes from)."""
+    class Trainer:
+        is_chief = True
+
+        def __init__(self, resumed_from, step):
+            self.resumed_from, self.step = resumed_from, step
+
+    killed = LossHistory(str(tmp_path))
+    killed.on_train_begin(Trainer(None, 0))
+    for step, loss in ((1, 3.0), (2, 2.5), (3, 2.0)):
+        killed.on_log(step, {"total_loss": loss}, Trainer(None, step))
+    del killed  # no on_train_end
+    assert json.loads((tmp_path / LOSS_HISTORY).read_text()) == {"1": 3.0, "2": 2.5, "3": 2.0}
+
+    resumed = LossHistory(str(tmp_path))
+    resumed.on_train_begin(Trainer(str(tmp_path / "ckpt-2"), 2))
+    resumed.on_log(3, {"total_loss": 2.2}, Trainer(None, 3))
+    resumed.on_train_end(Trainer(None, 3))
+    assert json.loads((tmp_path / LOSS_HISTORY).read_text()) == {"1": 3.0, "2": 2.5, "3": 2.2}
