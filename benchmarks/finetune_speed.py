@@ -106,7 +106,7 @@ def worker(name):
         precision.apply_policy()
         model = task.build_model(NezhaConfig.from_dict(MODELS[FLAGS.model]))
         model.ensure_built()
-        arrays = head(task.train_arrays()[0], FLAGS.max_examples)
+        arrays = head(task.train_arrays(), FLAGS.max_examples)
         predict = head(arrays, FLAGS.batch_size * FLAGS.predict_batches)
         trainer = Trainer(model, task.loss_fn, create_optimizer("adam", 3e-5, 10 ** 6, 0),
                           LoopSettings(output_dir=output_dir, num_train_steps=10 ** 6), precision=precision)

@@ -435,6 +435,32 @@ def test_run_clf_trains_and_evaluates_on_two_worker_processes(fixtures_dir, voca
         np.testing.assert_allclose(float(results[0][key]), float(results[1][key]), atol=1e-5, err_msg=key)
 
 
+def test_run_reading_workers_convert_their_questions_and_agree_on_the_steps(fixtures_dir, vocab_file, shared_dir,
+                                                                           tmp_path):
+    """Each of two processes converts only its questions, so only it knows its number of windows:
+    both train for the steps of the whole set's windows, which they add up between them."""
+    from tests.training.finetune.test_task import reading_task
+
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    windows = len(reading_task(shared_dir, vocab_file, data_dir).train_arrays()["input_ids"])
+    shards = [len(reading_task(shared_dir, vocab_file, data_dir).train_arrays(2, i)["input_ids"]) for i in (0, 1)]
+    assert shards[0] != shards[1], "shards of equal size would not show whose count a process used"
+    tiny = fixtures_dir / "nezha_tiny_lamb"
+    output_dir = tmp_path / "two"
+    args = [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tiny / 'bert_config.json'}",
+            f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={output_dir}", "--task_name=cmrc2018",
+            "--max_seq_length=64", "--doc_stride=24", "--do_train", "--train_batch_size=8",
+            "--num_train_epochs=0.25", "--warmup_proportion=0", "--distribution=multi_worker_mirrored"]
+    outputs = run_workers("run_reading.py", args, tmp_path)
+    # windows / (8 x 2 processes) x 0.25 epochs
+    steps = int(windows / 16 * 0.25)
+    for output in outputs:
+        assert f"training on {windows} examples: {steps} steps" in output, output[-3000:]
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(output_dir)))
+    assert reader.get_tensor("optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE") == steps
+
+
 @pytest.mark.parametrize("engine", ["multi_worker_mirrored", pytest.param("horovod", marks=pytest.mark.horovod)])
 def test_run_clf_keeps_the_best_checkpoint_evaluating_on_the_chief_alone(engine, fixtures_dir, vocab_file,
                                                                           shared_dir, tmp_path):

@@ -1,10 +1,11 @@
 """The distribution engines' decisions, without several processes: GPU pinning, engine names,
-cluster indexes, the lost worker named in an error."""
+cluster indexes, the lost worker named in an error; the tf.distribute engine's gradient packs."""
 import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from training.distribution import DeviceError, create_engine, engine_name, gpu_for_process
@@ -112,3 +113,28 @@ def test_two_mirrored_replicas_train_like_one_at_twice_the_batch(repo_dir, tmp_p
     assert found["between_copies"] == 0.0, "every device's copy got the same update"
     assert found["two_against_one"] < 1e-5
     assert found["moved"] > 1e-3, "training changed the weights"
+
+
+def test_the_mirrored_engine_reduces_gradients_in_packs_with_the_grouped_numbers(repo_dir):
+    """MultiWorkerMirroredStrategy's collectives over two logical CPU devices: the engine's all-reduce
+    launches one collective per pack, the first waiting for the last layers' gradients only (so on GPUs
+    it runs while the lower layers' are computed), and gives the numbers of one grouped all-reduce."""
+    env = dict(os.environ, PYTHONPATH=f"{repo_dir}{os.pathsep}{repo_dir / 'tests' / 'training'}",
+               TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    result = subprocess.run([sys.executable, str(repo_dir / "tests" / "training" / "gradient_packs_probe.py")],
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    packed, grouped = found["packed"], found["grouped"]
+    assert found["default_bytes_per_pack"] > 0, "the engine's default sends all gradients in one pack"
+    # the toy's 7 gradients in the probe's three packs of >= 64 bytes, the output layer's first
+    assert packed["collectives_per_replica"] == 3
+    assert packed["waits_for"][0] == [4, 5, 6], "the first pack waits for gradients of lower layers"
+    assert packed["waits_for"][-1] == list(range(packed["count"]))
+    assert grouped["collectives_per_replica"] == 1 and grouped["waits_for"] == [list(range(grouped["count"]))]
+    assert packed["replica_grads"] == grouped["replica_grads"]
+    assert any(replicas[0] != replicas[1] for replicas in packed["replica_grads"]), "nothing to average"
+    for p, g, replicas in zip(packed["reduced"], grouped["reduced"], packed["replica_grads"]):
+        assert p == g, "packing changed the reduced numbers"
+        assert p[0] == p[1], "the replicas disagree"
+        np.testing.assert_allclose(p[0], np.mean(replicas, axis=0), rtol=1e-6, atol=1e-7)

@@ -1,5 +1,6 @@
 """The whole fine-tuning run: steps from epochs, training (optionally keeping the best checkpoint),
 then evaluation, prediction and export with the weights checkpointing.restore_for_inference picks."""
+import tensorflow as tf
 from absl import logging
 
 from data.tasks.pipeline import make_dataset, possible_padded_lengths
@@ -24,6 +25,13 @@ def train_steps(num_examples: int, train_batch_size: int, num_train_epochs: floa
     return num_train_steps, int(num_train_steps * warmup_proportion)
 
 
+def training_set_size(arrays, distributed) -> int:
+    """The training features of all processes' shards: every process must make the same number of
+    updates, and a shard's size (a reading task's windows) is known only to its own process."""
+    total, = distributed.allreduce_sum([tf.constant(float(len(arrays["input_ids"])), tf.float64)])
+    return int(round(float(total)))
+
+
 def check_modes(options: FineTuneOptions) -> None:
     if not (options.do_train or options.do_eval or options.do_predict or options.do_train_and_eval):
         raise ValueError("at least one of --do_train, --do_eval, --do_predict, --do_train_and_eval must be set")
@@ -41,7 +49,8 @@ def train(task: FineTuneTask, setup: RunSetup, keep_best: bool, check_initial_we
     """Steps from the training set's size, then the loop (evaluating and keeping best/ when keep_best)."""
     options, distributed, model = setup.options, setup.distributed, setup.model
     # Each process converts (and keeps) only its shard of the training set.
-    arrays, num_examples = task.train_arrays(distributed.size, distributed.rank)
+    arrays = task.train_arrays(distributed.size, distributed.rank)
+    num_examples = training_set_size(arrays, distributed)
     if check_initial_weights and distributed.is_chief:
         warning = initial_encoder_warning(model, arrays, options.init_checkpoint)
         if warning:

@@ -110,11 +110,11 @@ class FineTuneTask:
     def build_model(self, config: NezhaConfig) -> keras.Model:
         raise NotImplementedError
 
-    def train_arrays(self, num_shards: int = 1, index: int = 0) -> Tuple[Dict, int]:
-        """(the training features of shard `index` of `num_shards`, i.e. features[index::num_shards],
-        the number of training features in all shards). A task whose examples give one feature each
-        tokenizes only the shard's examples: several processes then tokenize the training set once
-        between them, rather than once each."""
+    def train_arrays(self, num_shards: int = 1, index: int = 0) -> Dict:
+        """The training features of shard `index` of `num_shards`: those of examples[index::num_shards],
+        the only examples it tokenizes, so that several processes tokenize the training set once between
+        them rather than once each. The shards together hold every feature once; the run sums their
+        sizes over the processes (training.finetune.run.training_set_size)."""
         raise NotImplementedError
 
     def loss_fn(self, model, features, training):

@@ -75,11 +75,10 @@ class ClassificationTask(FineTuneTask):
         if self.data.labels_derived and index == 0:
             save_labels(self.options.output_dir, self.data.labels)  # prediction must map labels to the same ids
         if num_shards == 1:
-            return self.arrays("train"), len(self.arrays("train")["label_id"])
-        examples = self.data.examples("train")  # one feature per example
-        features = convert_examples(examples[index::num_shards], self.data.labels, self.options.max_seq_length,
-                                    self.tokenizer)
-        return features_to_arrays(features, FEATURE_FIELDS), len(examples)
+            return self.arrays("train")
+        features = convert_examples(self.data.examples("train")[index::num_shards], self.data.labels,
+                                    self.options.max_seq_length, self.tokenizer)
+        return features_to_arrays(features, FEATURE_FIELDS)
 
     def hf_labels(self):
         return list(self.data.labels)

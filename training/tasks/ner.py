@@ -59,12 +59,10 @@ class NerTask(FineTuneTask):
         if index == 0:
             save_labels(self.options.output_dir, self.data.labels)
         if num_shards == 1:
-            arrays = self.split("train")[2]
-            return arrays, len(arrays["label_ids"])
-        sentences = self.data.sentences("train")  # one feature per sentence
-        features = convert_sentences(sentences[index::num_shards], self.data.labels, self.options.max_seq_length,
-                                     self.tokenizer, source=self.data.path("train"))
-        return features_to_arrays(features, FEATURE_FIELDS), len(sentences)
+            return self.split("train")[2]
+        features = convert_sentences(self.data.sentences("train")[index::num_shards], self.data.labels,
+                                     self.options.max_seq_length, self.tokenizer, source=self.data.path("train"))
+        return features_to_arrays(features, FEATURE_FIELDS)
 
     def loss_fn(self, model, features, training):
         outputs = model(features, training=training)

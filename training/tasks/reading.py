@@ -54,10 +54,9 @@ class ReadingTask(FineTuneTask):
         return NezhaForSpanExtraction(config, recompute_layers=self.options.recompute_layers)
 
     def train_arrays(self, num_shards=1, index=0):
-        # A long context gives several windows (features): a process cannot know which features are
-        # its shard without converting every example, so each converts the whole training set.
-        arrays = features_to_arrays(self._convert(self.data.examples("train"), True), TRAIN_FIELDS)
-        return {name: values[index::num_shards] for name, values in arrays.items()}, len(arrays["input_ids"])
+        # Sharded by question, not by window: a long context gives several windows, known only once
+        # converted. The shards' window counts then differ, and the run adds them up.
+        return features_to_arrays(self._convert(self.data.examples("train")[index::num_shards], True), TRAIN_FIELDS)
 
     def loss_fn(self, model, features, training):
         outputs = model(features, training=training)

@@ -29,7 +29,7 @@ class _PairTask:
         segments = np.zeros((8, 6), np.int32)
         segments[:, 3:] = 1  # the second sentence of each pair
         return {"input_ids": np.ones((8, 6), np.int32), "input_mask": np.ones((8, 6), np.int32),
-                "segment_ids": segments, "label_ids": np.zeros((8,), np.int32)}, 8
+                "segment_ids": segments, "label_ids": np.zeros((8,), np.int32)}
 
     def loss_fn(self, model, features, training):
         raise AssertionError("the check must stop the run before training")
