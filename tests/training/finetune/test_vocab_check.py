@@ -35,7 +35,7 @@ class _PairTask:
         raise AssertionError("the check must stop the run before training")
 
     def evaluate(self, model):
-        self.inferred = run_model(model, self.train_arrays()[0], 4, ["probabilities"])["probabilities"]
+        self.inferred = run_model(model, self.train_arrays(), 4, ["probabilities"])["probabilities"]
         return {"accuracy": 0.0}
 
     def write_eval_results(self, results, output_dir):
