@@ -330,20 +330,39 @@ def eight_examples(shared_dir, tmp_path):
     return data_dir
 
 
+def no_dropout_config(fixtures_dir, tmp_path):
+    """The tiny fixture's config without dropout: masks differ with the batch per replica (the
+    head's fixed 0.1 is switched off by NO_DROPOUT=1, see mirrored_run.py)."""
+    config = json.loads((fixtures_dir / "nezha_tiny_lamb" / "bert_config.json").read_text())
+    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    return tmp_path / "config.json"
+
+
+def clf_training_args(data_dir, vocab_file, config, fixtures_dir, output_dir, batch, learning_rate, epochs):
+    return [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={config}",
+            f"--init_checkpoint={fixtures_dir / 'nezha_tiny_lamb' / 'model.ckpt'}", f"--output_dir={output_dir}",
+            "--task_name=chnsenti", "--max_seq_length=32", "--do_train", f"--train_batch_size={batch}",
+            f"--num_train_epochs={epochs}", f"--learning_rate={learning_rate}", "--warmup_proportion=0", "--log_every=1"]
+
+
+def clf_weights(output_dir, updates):
+    """The model's weights in output_dir's latest checkpoint, after checking it holds `updates` updates."""
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(output_dir)))
+    assert reader.get_tensor("optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE") == updates
+    weights = {n: reader.get_tensor(n) for n in reader.get_variable_to_shape_map() if n.startswith("model/")}
+    assert len(weights) > 20
+    return weights
+
+
 def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixtures_dir, vocab_file, shared_dir,
                                                                          tmp_path):
     data_dir = eight_examples(shared_dir, tmp_path)
-    tiny = fixtures_dir / "nezha_tiny_lamb"
-    config = json.loads((tiny / "bert_config.json").read_text())
-    # no dropout (nor the head's fixed 0.1, see mirrored_run.py): masks differ with the batch per replica
-    config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    (tmp_path / "config.json").write_text(json.dumps(config))
+    config = no_dropout_config(fixtures_dir, tmp_path)
 
     def args(output_dir, batch, learning_rate):
-        return [f"--data_dir={data_dir}", f"--vocab_file={vocab_file}", f"--bert_config_file={tmp_path / 'config.json'}",
-                f"--init_checkpoint={tiny / 'model.ckpt'}", f"--output_dir={tmp_path / output_dir}",
-                "--task_name=chnsenti", "--max_seq_length=32", "--do_train", f"--train_batch_size={batch}",
-                "--num_train_epochs=2", f"--learning_rate={learning_rate}", "--warmup_proportion=0", "--log_every=1"]
+        return clf_training_args(data_dir, vocab_file, config, fixtures_dir, tmp_path / output_dir, batch,
+                                 learning_rate, epochs=2)
 
     two = subprocess.run([PYTHON, MIRRORED_RUN, "2", "run_clf.py", *args("two", 2, 1e-3),
                           "--distribution=multi_worker_mirrored"], cwd=REPO, env=dict(MIRRORED_ENV, NO_DROPOUT="1"),
@@ -354,12 +373,35 @@ def test_run_clf_on_two_replicas_equals_one_replica_with_twice_the_batch(fixture
     one = subprocess.run([PYTHON, MIRRORED_RUN, "0", "run_clf.py", *args("one", 4, 2e-3)], cwd=REPO,
                          env=dict(MIRRORED_ENV, NO_DROPOUT="1"), capture_output=True, text=True, timeout=600)
     assert one.returncode == 0, one.stderr[-3000:]
-    readers = [tf.train.load_checkpoint(tf.train.latest_checkpoint(str(tmp_path / name))) for name in ("two", "one")]
-    assert [r.get_tensor("optimizer/iterations/.ATTRIBUTES/VARIABLE_VALUE") for r in readers] == [4, 4]
-    names = [n for n in readers[1].get_variable_to_shape_map() if n.startswith("model/")]
-    assert len(names) > 20
-    for name in names:
-        np.testing.assert_allclose(readers[0].get_tensor(name), readers[1].get_tensor(name), atol=1e-5, err_msg=name)
+    assert_same_weights(clf_weights(tmp_path / "two", 4), clf_weights(tmp_path / "one", 4), atol=1e-5)
+
+
+@pytest.mark.parametrize("engine", ["multi_worker_mirrored", pytest.param("horovod", marks=pytest.mark.horovod)])
+def test_run_clf_on_two_processes_equals_one_process_with_twice_the_batch(engine, fixtures_dir, vocab_file,
+                                                                          shared_dir, tmp_path, monkeypatch):
+    """Each process converts only its shard of the training set (examples r::2), shuffled on its own,
+    so the processes' batches are not the single run's: each update takes all 8 examples (4 on each
+    process, 8 in the single run), whose mean gradient does not depend on their order."""
+    data_dir = eight_examples(shared_dir, tmp_path)
+    config = no_dropout_config(fixtures_dir, tmp_path)
+    # 8 examples, 3 epochs, 2 x 4 per update: 3 updates; the rate x 2 processes, as the original
+    two = clf_training_args(data_dir, vocab_file, config, fixtures_dir, tmp_path / "two", 4, 1e-3, epochs=3)
+    wrapped = ["0", "run_clf.py", *two, f"--distribution={engine}"]
+    if engine == "horovod":
+        command = [_horovodrun(), "-np", "2", "-H", "localhost:2", "--gloo", PYTHON, MIRRORED_RUN]
+        result = subprocess.run(command + wrapped, cwd=REPO, env=dict(MIRRORED_ENV, NO_DROPOUT="1"),
+                                capture_output=True, text=True, timeout=600)
+        chief_log = result.stdout + result.stderr
+        assert result.returncode == 0, chief_log[-6000:]
+    else:
+        monkeypatch.setenv("NO_DROPOUT", "1")  # worker_env copies os.environ
+        chief_log = run_workers("tests/training/mirrored_run.py", wrapped, tmp_path)[0]
+    assert "process 0 of 2, 1 replica(s) per process, 2 in all; learning rate 0.002" in chief_log, chief_log[-3000:]
+    one = clf_training_args(data_dir, vocab_file, config, fixtures_dir, tmp_path / "one", 8, 2e-3, epochs=3)
+    single = subprocess.run([PYTHON, MIRRORED_RUN, "0", "run_clf.py", *one], cwd=REPO,
+                            env=dict(MIRRORED_ENV, NO_DROPOUT="1"), capture_output=True, text=True, timeout=600)
+    assert single.returncode == 0, single.stderr[-3000:]
+    assert_same_weights(clf_weights(tmp_path / "two", 3), clf_weights(tmp_path / "one", 3), atol=1e-5)
 
 
 # -- float16 allreduce ----------------------------------------------------------------------
