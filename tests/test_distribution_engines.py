@@ -305,16 +305,21 @@ def test_sigterm_to_one_horovod_process_stops_both_after_the_chiefs_checkpoint_a
 # -- seeds ----------------------------------------------------------------------------------
 def test_each_process_draws_its_own_dropout_from_the_same_weights(tmp_path):
     """Every process gets --seed, so they would draw the same dropout masks; the loop reseeds each
-    with seed + rank after broadcasting the chief's weights."""
+    with seed + rank after broadcasting the chief's weights, which every worker then holds even if
+    it started from others (rank_dropout.py moves worker 1's)."""
     per_worker_files(tmp_path, 4, 2, seeds=(5, 6))
     run = options(tmp_path, input_file=str(tmp_path / "ranks.tfrecord"), output_dir=str(tmp_path / "out"),
                   bert_config_file=tiny_config(tmp_path / "config.json", dropout=0.5), train_batch_size=2,
                   distribution="multi_worker_mirrored", deterministic=True)
     run_workers("tests/training/rank_dropout.py",
                 [json.dumps(vars(run)), str(tmp_path / "single.tfrecord"), str(tmp_path)], tmp_path)
+    starts = [dict(np.load(tmp_path / f"start{rank}.npz")) for rank in (0, 1)]
+    kernel = "bert/encoder/layer_0/attention/self/query/kernel"
+    np.testing.assert_allclose(starts[1][kernel], starts[0][kernel] + 1.0, atol=1e-6)
     ranks = [dict(np.load(tmp_path / f"rank{rank}.npz")) for rank in (0, 1)]
     outputs = [r.pop("outputs") for r in ranks]
-    assert_same_weights(ranks[0], ranks[1], atol=0)
+    assert_same_weights(ranks[0], starts[0], atol=0)
+    assert_same_weights(ranks[1], ranks[0], atol=0)
     assert not np.allclose(outputs[0], outputs[1]), "both processes drew the same dropout masks"
 
 
