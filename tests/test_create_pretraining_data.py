@@ -225,6 +225,29 @@ def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
     assert output.stat().st_size > 0
 
 
+_MODULES_AFTER_RUN = """
+import runpy, sys
+sys.argv = ["create_pretraining_data.py"] + sys.argv[1:]
+try:
+    runpy.run_path("create_pretraining_data.py", run_name="__main__")
+except SystemExit as stop:
+    assert not stop.code, stop.code
+print("TENSORFLOW_MODULES=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow")))
+"""
+
+
+def test_a_run_never_imports_tensorflow(tmp_path, toy_vocab):
+    """The README's promise: data generation needs no GPU pinning under a launcher, because
+    TensorFlow (which would take GPU memory) is never imported."""
+    output = tmp_path / "out.tfrecord"
+    result = subprocess.run([sys.executable, "-c", _MODULES_AFTER_RUN, f"--input_file={_toy_corpus(tmp_path)}",
+                             f"--output_file={output}", f"--vocab_file={toy_vocab}", "--max_seq_length=64"],
+                            cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert output.stat().st_size > 0, "the run wrote records"
+    assert "TENSORFLOW_MODULES=\n" in result.stdout, result.stdout[-3000:]
+
+
 def test_help_documents_shard_naming():
     text = " ".join(run_script("--helpfull").stdout.split())
     assert "NAME-00000-of-0000N" in text and "chinese_wwm" in text and "--num_workers" in text

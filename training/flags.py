@@ -13,6 +13,7 @@ script passes its own options class, whose fields carry that script's defaults (
 script: e.g. run_clf saves every 100 updates, run_reading reads 384 tokens cased).
 """
 import dataclasses
+import os
 import sys
 
 from absl import flags, logging
@@ -304,7 +305,7 @@ def run_main(program: str, function, *args, errors=None) -> None:
     """The one way a script fails on bad input: `<program>: error: <message>` on stderr (and in the
     log), exit code 1, no traceback. `errors` defaults to training_errors(). A run stopped by
     SIGTERM / SIGINT after saving (training/preemption.py) prints `<program>: preempted ...` and exits
-    with PREEMPTED_EXIT_CODE (75)."""
+    with PREEMPTED_EXIT_CODE (75). An error with `exit_without_teardown` (a lost peer) exits at once."""
     try:
         function(*args)
     except Preempted as stop:
@@ -313,4 +314,15 @@ def run_main(program: str, function, *args, errors=None) -> None:
     except errors or training_errors() as error:
         logging.error("%s", error)
         print(f"{program}: error: {error}", file=sys.stderr)
+        if getattr(error, "exit_without_teardown", False):  # a lost peer (training/distribution/base.py)
+            exit_at_once(1)
         sys.exit(1)
+
+
+def exit_at_once(code: int) -> None:
+    """Exits with `code` after flushing the log and the standard streams, skipping the interpreter's
+    teardown (atexit handlers, destructors)."""
+    logging.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from training.distribution import DeviceError, create_engine, engine_name, gpu_for_process
+from training.distribution.devices import pin_to_local_gpu
 from training.distribution.tf_distribute import cluster_resolver, lost_worker, worker_index
 
 GPUS = ["GPU:0", "GPU:1"]
@@ -39,6 +40,36 @@ def test_a_host_without_gpus_runs_on_cpus(local_size):
 def test_a_local_rank_outside_the_local_size_is_refused():
     with pytest.raises(ValueError, match="local rank 2 is outside 0..1"):
         gpu_for_process(2, 2, "node7", GPUS)
+
+
+class FakeGpu:
+    def __init__(self, name):
+        self.name = name
+
+
+def fake_devices(monkeypatch, gpus):
+    """tf.config reporting `gpus` and recording what is done to them, as [(call, argument)]."""
+    import tensorflow as tf
+    calls = []
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: list(gpus) if kind == "GPU" else [])
+    monkeypatch.setattr(tf.config, "set_visible_devices",
+                        lambda devices, kind=None: calls.append(("visible", [d.name for d in devices], kind)))
+    monkeypatch.setattr(tf.config.experimental, "set_memory_growth",
+                        lambda device, grow: calls.append(("memory_growth", device.name, grow)))
+    return calls
+
+
+def test_a_process_pins_its_own_gpu_and_lets_its_memory_grow(monkeypatch):
+    gpus = [FakeGpu("/physical_device:GPU:0"), FakeGpu("/physical_device:GPU:1")]
+    calls = fake_devices(monkeypatch, gpus)
+    assert pin_to_local_gpu(1, 2, "node7") == "/physical_device:GPU:1"
+    assert calls == [("visible", ["/physical_device:GPU:1"], "GPU"), ("memory_growth", "/physical_device:GPU:1", True)]
+
+
+def test_pinning_on_a_host_without_gpus_touches_no_device(monkeypatch):
+    calls = fake_devices(monkeypatch, [])
+    assert pin_to_local_gpu(0, 2, "laptop") is None
+    assert calls == []
 
 
 def test_horovod_flag_is_an_alias_and_contradictions_are_refused():
@@ -90,6 +121,23 @@ def test_the_cluster_comes_from_tf_config_then_slurm_else_none(monkeypatch):
                                                 "task": {"type": "worker", "index": 1}}))
     resolver = cluster_resolver()
     assert (resolver.task_type, resolver.task_id) == ("worker", 1)
+
+
+def test_several_slurm_tasks_without_tf_config_make_a_slurm_cluster(monkeypatch):
+    """Two tasks of a Slurm step on two nodes, one each (the variables srun sets); no real Slurm needed."""
+    import tensorflow as tf
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    for name, value in dict(SLURM_NTASKS="2", SLURM_STEP_NUM_TASKS="2", SLURM_PROCID="1",
+                            SLURM_STEP_NODELIST="node[1-2]", SLURM_STEP_TASKS_PER_NODE="1(x2)",
+                            CUDA_VISIBLE_DEVICES="0").items():
+        monkeypatch.setenv(name, value)
+    resolver = cluster_resolver()
+    assert isinstance(resolver, tf.distribute.cluster_resolver.SlurmClusterResolver)
+    assert worker_index(resolver) == (1, 2)
+    assert resolver.cluster_spec().as_dict() == {"worker": ["node1:8888", "node2:8888"]}
+    # the step's count decides: a one-task step of a two-task allocation is one process alone
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "1")
+    assert cluster_resolver() is None
 
 
 def test_the_lost_worker_is_read_from_the_error():

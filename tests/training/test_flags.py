@@ -79,3 +79,27 @@ def test_fp16_allreduce_without_fp16_is_refused_before_any_engine_starts():
                              hvd_fp16_allreduce=True, **precision)
         with pytest.raises(ValueError, match="--hvd_fp16_allreduce needs --use_fp16"):
             options.create_engine()
+
+
+# A script failing with `argv[1]` (a class of training.distribution.base): its atexit handler, run by
+# the interpreter's teardown, prints TEARDOWN.
+FAILING_SCRIPT = """
+import atexit, sys
+from training.distribution import base
+from training.flags import run_main
+atexit.register(lambda: print("TEARDOWN", flush=True))
+def fail():
+    raise getattr(base, sys.argv[1])("worker 1 of the cluster stopped")
+run_main("script.py", fail)
+"""
+
+
+@pytest.mark.parametrize("error,teardown", [("LostPeerError", False), ("DistributedError", True)])
+def test_a_lost_peer_exits_without_the_teardown_other_errors_keep_it(repo_dir, error, teardown):
+    """TensorFlow's teardown can wait a minute for a lost peer: a lost peer exits at once, still
+    with the one-line error and status 1."""
+    result = subprocess.run([sys.executable, "-c", FAILING_SCRIPT, error], cwd=repo_dir, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "script.py: error: worker 1 of the cluster stopped", result.stderr
+    assert ("TEARDOWN" in result.stdout) == teardown

@@ -12,6 +12,16 @@ class DistributedError(RuntimeError):
     """A failed set-up, or a lost process, of a distributed run."""
 
 
+class LostPeerError(DistributedError):
+    """Another process of the run stopped or cannot be reached, so this one stops too."""
+
+    # TensorFlow's teardown at exit destroys the distributed input iterator, whose threads can wait
+    # for the lost peer (measured: 70 s after a SIGKILLed chief, against 1 s to report the error);
+    # run_main flushes and exits at once instead. Checkpoints and summaries are already written
+    # (and flushed at every log line), so the teardown has nothing left to save.
+    exit_without_teardown = True
+
+
 class Engine:
     """Data parallelism as the loop sees it: replicas each run the step on their own batch, their
     gradients are averaged, and every replica applies the same update.

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from training.distribution.base import DistributedError, Engine
+from training.distribution.base import DistributedError, Engine, LostPeerError
 from training.distribution.devices import grow_gpu_memory
 from training.distribution.threads import use_thread_share
 
@@ -189,5 +189,5 @@ class TFDistributeEngine(Engine):
         where = f"{lost} of the cluster (TF_CONFIG's index)" if lost else "a process of the cluster"
         detail = next((line.strip() for line in error.message.splitlines()
                        if line.strip() and not line.startswith("Graph execution error")), "")
-        return DistributedError(f"{where} stopped or cannot be reached, so this one stops too "
+        return LostPeerError(f"{where} stopped or cannot be reached, so this one stops too "
                                 f"(restart every process to resume from the last checkpoint): {detail[:300]}")
