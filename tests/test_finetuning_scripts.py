@@ -383,9 +383,14 @@ def test_sigterm_saves_exits_75_infers_nothing_and_the_resumed_run_ends_like_an_
         return flags if export else [flag for flag in flags if not flag.startswith("--export_dir")]
 
     full, stopped = tmp_path / "full", tmp_path / "stopped"
-    finished(without_head_dropout(repo_dir, script, args(full, export=False)))
-    steps = max(int(p.name[len("ckpt-"):-len(".index")]) for p in full.glob("ckpt-*.index"))
-    assert steps >= 30, "enough updates left after the signal for it to arrive mid-run"
+    # The uninterrupted run to compare with: run_clf's alone (CI time). The other two scripts resume
+    # through the same loop and data order (by seed and epoch); for them the test checks the stop,
+    # what is left on disk and that the rerun resumes and finishes.
+    compare = script == "run_clf.py"
+    if compare:
+        finished(without_head_dropout(repo_dir, script, args(full, export=False)))
+        steps = max(int(p.name[len("ckpt-"):-len(".index")]) for p in full.glob("ckpt-*.index"))
+        assert steps >= 30, "enough updates left after the signal for it to arrive mid-run"
 
     process = without_head_dropout(repo_dir, script, args(stopped))
     seen = []
@@ -396,10 +401,13 @@ def test_sigterm_saves_exits_75_infers_nothing_and_the_resumed_run_ends_like_an_
             break
     log = "".join(seen) + process.communicate(timeout=300)[1]
     assert process.returncode == 75, log[-3000:]
-    stop = re.search(rf"{script}: preempted by SIGTERM at step (\d+) of {steps}; {stopped}/ckpt-(\d+) holds the run",
+    stop = re.search(rf"{script}: preempted by SIGTERM at step (\d+) of (\d+); {stopped}/ckpt-(\d+) holds the run",
                      log)
-    assert stop and stop[1] == stop[2], log[-3000:]
+    assert stop and stop[1] == stop[3], log[-3000:]
     at_stop = int(stop[1])
+    if compare:
+        assert int(stop[2]) == steps, log[-3000:]
+    steps = int(stop[2])
     assert 5 <= at_stop < steps and "Traceback" not in log
     assert sorted(p.name for p in stopped.glob("ckpt-*.index")) == [f"ckpt-{at_stop}.index"]
     # nothing was due before the stop (no scheduled checkpoint, so no keep-best evaluation), and
@@ -412,14 +420,16 @@ def test_sigterm_saves_exits_75_infers_nothing_and_the_resumed_run_ends_like_an_
     log = finished(without_head_dropout(repo_dir, script, args(stopped)))
     assert f"resuming from {stopped}/ckpt-{at_stop} (step {at_stop})" in log
     assert (stopped / "export" / "saved_model.pb").is_file()
+    assert (stopped / f"ckpt-{steps}.index").is_file()
+    # the stopped run's logged losses are kept and the resumed run's follow them (--log_every=1)
+    history = json.loads((stopped / "loss_history.json").read_text())
+    assert sorted(history, key=int) == [str(step) for step in range(1, steps + 1)]
+    if not compare:
+        return
     ours, theirs = checkpoint_values(stopped / f"ckpt-{steps}"), checkpoint_values(full / f"ckpt-{steps}")
     assert ours.keys() == theirs.keys()
     for name in ours:
         np.testing.assert_allclose(ours[name], theirs[name], atol=1e-6, err_msg=name)
     assert (stopped / "eval_results.txt").read_text() == (full / "eval_results.txt").read_text()
-    # the stopped run's logged losses are kept and the resumed run's follow them
-    history = {name: json.loads((out / "loss_history.json").read_text()) for name, out in
-               (("stopped", stopped), ("full", full))}
-    assert history["stopped"].keys() == history["full"].keys()
-    np.testing.assert_allclose([history["stopped"][k] for k in history["full"]], list(history["full"].values()),
-                               rtol=1e-5)
+    uninterrupted = json.loads((full / "loss_history.json").read_text())
+    np.testing.assert_allclose([history[k] for k in uninterrupted], list(uninterrupted.values()), rtol=1e-5)
