@@ -43,6 +43,13 @@ def assert_one_line_naming_the_file(error, path, json_path=False):
     assert located, f"neither a line{' nor a JSON path' if json_path else ''} nor a whole-file reason: {message}"
     assert re.search(r"[a-zA-Z]{3,}", located["reason"]), f"no reason: {message}"
 
+def assert_untouched_lines_read(found, key, mutant):
+    """Every example of a line the mutation left alone (key: line index -> example) is among `found`:
+    a damaged line may be rejected, never a well-formed one dropped."""
+    kept = collections.Counter(example for index, example in key.items() if index not in mutant.touched)
+    missing = kept - collections.Counter(found)
+    assert not missing, f"{mutant.kind}: well-formed examples dropped: {missing}"
+
 
 def test_the_check_wants_the_file_then_a_line_or_json_path_then_a_reason(tmp_path):
     path = tmp_path / "dev.tsv"
@@ -99,9 +106,7 @@ def test_classification_files(data_dir, tokenizer, tmp_path, fuzz_summary, task,
             assert_one_line_naming_the_file(error, path)
             outcomes.append((mutant.kind, "rejected"))
             continue
-        found = collections.Counter((e.text_a, e.text_b, e.label) for e in read)
-        kept = collections.Counter(example for index, example in key.items() if index not in mutant.touched)
-        assert not kept - found, f"{mutant.kind}: well-formed examples dropped: {kept - found}"
+        assert_untouched_lines_read([(e.text_a, e.text_b, e.label) for e in read], key, mutant)
         outcomes.append((mutant.kind, "read"))
         path.unlink()
     report(fuzz_summary, f"{task} {split}.tsv", outcomes)
@@ -298,9 +303,7 @@ def test_record_files(data_dir, tokenizer, tmp_path, fuzz_summary, name, suffix,
             outcomes.append((mutant.kind, "rejected"))
             continue
         if not (header and 0 in mutant.touched):  # a header changed or lost: other columns, or read as data
-            found = collections.Counter((e.text_a, e.text_b, e.label) for e in read)
-            kept = collections.Counter(example for index, example in key.items() if index not in mutant.touched)
-            assert not kept - found, f"{mutant.kind}: well-formed examples dropped: {kept - found}"
+            assert_untouched_lines_read([(e.text_a, e.text_b, e.label) for e in read], key, mutant)
         outcomes.append((mutant.kind, "read"))
         path.unlink()
     report(fuzz_summary, f"{name} dev.{suffix}", outcomes)
@@ -334,9 +337,7 @@ def test_cluener_files(data_dir, tokenizer, tmp_path, fuzz_summary):
             assert_one_line_naming_the_file(error, path)
             outcomes.append((mutant.kind, "rejected"))
             continue
-        found = collections.Counter((tuple(s.chars), tuple(s.tags)) for s in read)
-        kept = collections.Counter(sentence for index, sentence in key.items() if index not in mutant.touched)
-        assert not kept - found, f"{mutant.kind}: well-formed sentences dropped"
+        assert_untouched_lines_read([(tuple(s.chars), tuple(s.tags)) for s in read], key, mutant)
         outcomes.append((mutant.kind, "read"))
         path.unlink()
     report(fuzz_summary, "cluener dev.json", outcomes)
