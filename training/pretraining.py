@@ -88,11 +88,12 @@ class PretrainingRun:
 
     def eval_dataset(self) -> tf.data.Dataset:
         o = self.options
-        return self.distributed.on_own_threads(pretraining_dataset(self.input_files, o.eval_batch_size, o.max_seq_length, o.max_predictions_per_seq,
-                                   is_training=False, num_shards=self.distributed.size,
-                                   shard_index=self.distributed.rank, vocab_size=self.config.vocab_size,
-                                   type_vocab_size=self.config.type_vocab_size, masking=self.masking,
-                                   skipper=self.skipper))
+        dataset = pretraining_dataset(self.input_files, o.eval_batch_size, o.max_seq_length, o.max_predictions_per_seq,
+                                      is_training=False, num_shards=self.distributed.size,
+                                      shard_index=self.distributed.rank, vocab_size=self.config.vocab_size,
+                                      type_vocab_size=self.config.type_vocab_size, masking=self.masking,
+                                      skipper=self.skipper)
+        return self.distributed.on_own_threads(dataset)
 
     def _naming_corrupt_records(self, action):
         """Runs `action`, turning TensorFlow's "corrupted record at N" into the file and byte."""

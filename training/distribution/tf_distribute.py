@@ -116,7 +116,8 @@ class TFDistributeEngine(Engine):
         # end of training for 7-30 s on CPU workers (measured), holding the other processes at the
         # export and the evaluation.
         return self.strategy.distribute_datasets_from_function(
-            lambda context: own_shard(make_dataset), options=tf.distribute.InputOptions(experimental_fetch_to_device=False))
+            lambda context: own_shard(make_dataset),
+            options=tf.distribute.InputOptions(experimental_fetch_to_device=False))
 
     def run(self, fn, *args):
         return self.strategy.run(fn, args=args)
@@ -195,4 +196,4 @@ class TFDistributeEngine(Engine):
         detail = next((line.strip() for line in error.message.splitlines()
                        if line.strip() and not line.startswith("Graph execution error")), "")
         return LostPeerError(f"{where} stopped or cannot be reached, so this one stops too "
-                                f"(restart every process to resume from the last checkpoint): {detail[:300]}")
+                             f"(restart every process to resume from the last checkpoint): {detail[:300]}")
