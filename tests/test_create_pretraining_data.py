@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from data.generation import planning, workers
+from tests.script_probe import modules_after_script
 from data.generation.config import GeneratorConfig, PretrainingDataError
 from data.generation.generator import generate
 
@@ -225,15 +226,7 @@ def test_invalid_utf8_is_replaced_counted_and_named(tmp_path, toy_vocab):
     assert output.stat().st_size > 0
 
 
-_MODULES_AFTER_RUN = """
-import runpy, sys
-sys.argv = ["create_pretraining_data.py"] + sys.argv[1:]
-try:
-    runpy.run_path("create_pretraining_data.py", run_name="__main__")
-except SystemExit as stop:
-    assert not stop.code, stop.code
-print("TENSORFLOW_MODULES=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] == "tensorflow")))
-"""
+_MODULES_AFTER_RUN = modules_after_script("create_pretraining_data.py", "tensorflow")
 
 
 def test_a_run_never_imports_tensorflow(tmp_path, toy_vocab):

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tests.training.pretraining_records import random_arrays, tiny_config, write_records  # noqa: E402
 
 from compat.stack import STACK  # noqa: E402
+from tests.script_probe import modules_after_script  # noqa: E402
 from training.pretraining import PretrainingOptions, PretrainingRun, run  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -442,15 +443,7 @@ def test_ranks_that_start_apart_train_from_rank_0s_weights(tmp_path):
     assert_same_weights(end[0], {name: v.numpy() for name, v in job.model.tf1_variables().items()}, atol=1e-5)
 
 
-_MODULES_AFTER_RUN = """
-import runpy, sys
-sys.argv = ["run_pretraining.py"] + sys.argv[1:]
-try:
-    runpy.run_path("run_pretraining.py", run_name="__main__")
-except SystemExit as stop:
-    assert not stop.code, stop.code
-print("HOROVOD_MODULES=" + ",".join(sorted(m for m in sys.modules if m.split(".")[0] == "horovod")))
-"""
+_MODULES_AFTER_RUN = modules_after_script("run_pretraining.py", "horovod")
 
 
 @pytest.mark.slow

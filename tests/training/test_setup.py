@@ -63,15 +63,20 @@ def test_learning_rate_is_multiplied_by_the_number_of_replicas(options):
         assert float(optimizer.learning_rate(1)) == pytest.approx(1e-3 * processes * (1 - 1 / 10))
 
 
+def saved_checkpoint(config, kind, tmp_path) -> str:
+    """A pretraining model of `config` saved in the `kind` format ("tf1" or "tf2"); its path."""
+    from modeling.checkpoints import save_tf1_model, save_tf2_checkpoint
+    trained = NezhaForPretraining(config)
+    trained.ensure_built()
+    return (str(save_tf1_model(trained, tmp_path / "tf1")) if kind == "tf1"
+            else save_tf2_checkpoint(trained, tmp_path / "tf2" / "model"))
+
+
 @pytest.mark.parametrize("kind", ["tf1", "tf2"])
 def test_a_vocabulary_that_does_not_fit_the_init_checkpoint_names_the_three_numbers(tmp_path, kind):
-    from modeling.checkpoints import save_tf1_model, save_tf2_checkpoint
     from training.finetune.options import FineTuneOptions
     from training.checkpointing import CheckpointError
-    trained = NezhaForPretraining(smallest_config(vocab_size=40))
-    trained.ensure_built()
-    checkpoint = (str(save_tf1_model(trained, tmp_path / "tf1")) if kind == "tf1"
-                  else save_tf2_checkpoint(trained, tmp_path / "tf2" / "model"))
+    checkpoint = saved_checkpoint(smallest_config(vocab_size=40), kind, tmp_path)
     config_file = tmp_path / "bert_config.json"
     CONFIG.to_json_file(str(config_file))  # vocab_size 50
     vocab = tmp_path / "vocab.txt"
@@ -87,14 +92,8 @@ def test_a_vocabulary_that_does_not_fit_the_init_checkpoint_names_the_three_numb
 
 def a_larger_vocabulary(tmp_path, kind=None):
     """Options whose config and --init_checkpoint (when `kind` is given) agree on 50 rows, and a vocab file of 60."""
-    from modeling.checkpoints import save_tf1_model, save_tf2_checkpoint
     from training.finetune.options import FineTuneOptions
-    checkpoint = None
-    if kind is not None:
-        trained = NezhaForPretraining(CONFIG)
-        trained.ensure_built()
-        checkpoint = (str(save_tf1_model(trained, tmp_path / "tf1")) if kind == "tf1"
-                      else save_tf2_checkpoint(trained, tmp_path / "tf2" / "model"))
+    checkpoint = None if kind is None else saved_checkpoint(CONFIG, kind, tmp_path)
     config_file = tmp_path / "bert_config.json"
     CONFIG.to_json_file(str(config_file))  # vocab_size 50
     vocab = tmp_path / "vocab.txt"
